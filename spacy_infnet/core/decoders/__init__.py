@@ -1,0 +1,6 @@
+"""Decoders: one interface (:class:`Decoder`) for every inference method."""
+
+from .base import Decoded, Decoder
+from .viterbi import ViterbiDecoder
+
+__all__ = ["Decoded", "Decoder", "ViterbiDecoder"]

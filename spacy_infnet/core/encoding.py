@@ -1,0 +1,187 @@
+"""Token encoding: words and characters to padded index tensors.
+
+The energy's feature network f(x, t) (Tu & Gimpel 2019, §2 and §2.1) reads two views of each
+token: a word index (looked up in a word-embedding table) and, for BLSTM-CRF+, the sequence of
+character indices fed to the character CNN.  :class:`TokenEncoder` owns both vocabularies, turns a
+batch of token lists into an :class:`EncodedBatch`, and serialises to plain JSON (no pickle).
+
+Index conventions: word index 0 = padding, 1 = unknown word; char index 0 = padding,
+1 = unknown character.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+import torch
+
+PAD, UNK = 0, 1
+_DIGITS = re.compile(r"\d")
+
+
+@dataclass
+class EncodedBatch:
+    """A padded batch of sentences.
+
+    Attributes:
+        word_ids: [B, T] long, word indices (0 = padding).
+        char_ids: [B, T, C] long, character indices (0 = padding); C ≥ 1.
+        mask: [B, T] bool, True on real tokens, left-aligned.
+    """
+
+    word_ids: torch.Tensor
+    char_ids: torch.Tensor
+    mask: torch.Tensor
+
+    @property
+    def lengths(self) -> torch.Tensor:
+        """[B] long: the number of real tokens per sentence."""
+        return self.mask.sum(dim=1)
+
+    def to(self, device: torch.device | str) -> "EncodedBatch":
+        return EncodedBatch(
+            self.word_ids.to(device), self.char_ids.to(device), self.mask.to(device)
+        )
+
+
+class TokenEncoder:
+    """Word and character vocabularies for the energy's input layer.
+
+    Args:
+        words: the word vocabulary (normalised forms), without the padding/unknown entries.
+        chars: the character vocabulary, without the padding/unknown entries.
+        lowercase: lowercase words before the word lookup (characters keep their case).
+        normalize_digits: map every digit to ``0`` before the word lookup.
+        max_word_length: characters kept per token for the character CNN (longer tokens are cut).
+    """
+
+    def __init__(
+        self,
+        words: Sequence[str] = (),
+        chars: Sequence[str] = (),
+        *,
+        lowercase: bool = True,
+        normalize_digits: bool = True,
+        max_word_length: int = 25,
+    ) -> None:
+        if max_word_length < 1:
+            raise ValueError(f"max_word_length must be ≥ 1, got {max_word_length}")
+        self.lowercase = lowercase
+        self.normalize_digits = normalize_digits
+        self.max_word_length = max_word_length
+        self.words: list[str] = ["<pad>", "<unk>"]
+        self.chars: list[str] = ["<pad>", "<unk>"]
+        self.word_index: dict[str, int] = {}
+        self.char_index: dict[str, int] = {}
+        self.add_words(words)
+        self.add_chars(chars)
+
+    # -- vocabulary -------------------------------------------------------------------------
+    def normalize(self, word: str) -> str:
+        """The form of ``word`` used for the word-embedding lookup."""
+        if self.lowercase:
+            word = word.lower()
+        if self.normalize_digits:
+            word = _DIGITS.sub("0", word)
+        return word
+
+    def add_words(self, words: Iterable[str]) -> None:
+        """Add already-normalised word forms (duplicates are ignored)."""
+        for w in words:
+            if w not in self.word_index and w not in ("<pad>", "<unk>"):
+                self.word_index[w] = len(self.words)
+                self.words.append(w)
+
+    def add_chars(self, chars: Iterable[str]) -> None:
+        for c in chars:
+            if c not in self.char_index:
+                self.char_index[c] = len(self.chars)
+                self.chars.append(c)
+
+    @classmethod
+    def from_corpus(
+        cls,
+        sentences: Iterable[Sequence[str]],
+        *,
+        min_freq: int = 1,
+        extra_words: Iterable[str] = (),
+        **options,
+    ) -> "TokenEncoder":
+        """Build the vocabularies from training sentences.
+
+        Words occurring at least ``min_freq`` times (after normalisation) are kept, plus
+        ``extra_words`` (e.g. the vocabulary of pretrained vectors, already normalised).
+        Every character of the corpus is kept.
+        """
+        enc = cls(**options)
+        word_counts: Counter[str] = Counter()
+        char_counts: Counter[str] = Counter()
+        for sent in sentences:
+            for tok in sent:
+                word_counts[enc.normalize(tok)] += 1
+                char_counts.update(tok[: enc.max_word_length])
+        enc.add_words(w for w, c in word_counts.most_common() if c >= min_freq)
+        enc.add_words(extra_words)
+        enc.add_chars(c for c, _ in char_counts.most_common())
+        return enc
+
+    @property
+    def n_words(self) -> int:
+        return len(self.words)
+
+    @property
+    def n_chars(self) -> int:
+        return len(self.chars)
+
+    # -- encoding ---------------------------------------------------------------------------
+    def encode(self, sentences: Sequence[Sequence[str]]) -> EncodedBatch:
+        """Encode a batch of token lists (empty sentences allowed) into padded tensors."""
+        B = len(sentences)
+        T = max((len(s) for s in sentences), default=0)
+        T = max(T, 1)
+        C = max((min(len(t), self.max_word_length) for s in sentences for t in s), default=1)
+        C = max(C, 1)
+        word_ids = torch.zeros((B, T), dtype=torch.long)
+        char_ids = torch.zeros((B, T, C), dtype=torch.long)
+        mask = torch.zeros((B, T), dtype=torch.bool)
+        wi, ci = self.word_index, self.char_index
+        for b, sent in enumerate(sentences):
+            n = len(sent)
+            if n == 0:
+                continue
+            word_ids[b, :n] = torch.tensor([wi.get(self.normalize(t), UNK) for t in sent])
+            mask[b, :n] = True
+            rows = [[ci.get(c, UNK) for c in t[: self.max_word_length]] for t in sent]
+            flat = [(t, j, idx) for t, row in enumerate(rows) for j, idx in enumerate(row)]
+            if flat:
+                pos = torch.tensor(flat, dtype=torch.long)
+                char_ids[b, pos[:, 0], pos[:, 1]] = pos[:, 2]
+        return EncodedBatch(word_ids, char_ids, mask)
+
+    # -- serialisation ----------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        """JSON-serialisable state."""
+        return {
+            "words": self.words[2:],
+            "chars": self.chars[2:],
+            "lowercase": self.lowercase,
+            "normalize_digits": self.normalize_digits,
+            "max_word_length": self.max_word_length,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TokenEncoder":
+        """Inverse of :meth:`to_dict`. Raises KeyError naming a missing field."""
+        for key in ("words", "chars"):
+            if key not in data:
+                raise KeyError(f"token encoder state lacks the field {key!r}")
+        return cls(
+            data["words"],
+            data["chars"],
+            lowercase=data.get("lowercase", True),
+            normalize_digits=data.get("normalize_digits", True),
+            max_word_length=data.get("max_word_length", 25),
+        )

@@ -1,0 +1,171 @@
+"""The BLSTM-CRF energy E_Θ(x, y) (Tu & Gimpel 2019, §2).
+
+    E_Θ(x, y) = −( Σ_t Σ_i y_{t,i} · u_iᵀ f(x, t)  +  Σ_t y_{t−1}ᵀ W y_t  +  s·y_1  +  e·y_T )
+
+with f(x, t) the feature network (:mod:`spacy_infnet.core.features`), u_i the label-specific
+emission vectors, W [L, L] the transition matrix (W[i, j] scores label i followed by label j),
+and s, e start/end transition vectors.  y is one-hot (a label sequence) or relaxed (a
+distribution over labels per position); the same function serves Viterbi, gradient descent and
+inference networks.
+
+Optional tag-scheme constraints (BIOES, IOB2) are a fixed, non-learned penalty (−1e4) added to
+W, s and e.  They are part of the energy, so every decoder minimises the same function and
+Viterbi remains its exact minimiser.
+
+Stage 1 of training minimises the negative conditional log-likelihood
+``log Z(x) − score(x, y*)`` computed with the forward algorithm (§2).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from .constraints import constraint_penalties, transition_constraints
+from .crf import crf_energy, crf_nll, viterbi
+from .encoding import EncodedBatch
+from .features import BLSTMFeatures
+
+
+@dataclass(frozen=True)
+class Potentials:
+    """CRF potentials of a batch (score = −energy).
+
+    Attributes:
+        emissions: [B, T, L] unary potentials u_iᵀ f(x, t).
+        transitions: [L, L] pairwise potentials W (constraint penalties included).
+        start_transitions: [L].
+        end_transitions: [L].
+        mask: [B, T] bool.
+    """
+
+    emissions: torch.Tensor
+    transitions: torch.Tensor
+    start_transitions: torch.Tensor
+    end_transitions: torch.Tensor
+    mask: torch.Tensor
+
+    def energy(self, y: torch.Tensor) -> torch.Tensor:
+        """E(x, y) for one-hot or relaxed y [B, T, L] → [B]."""
+        return crf_energy(
+            self.emissions, self.transitions, y, self.mask,
+            self.start_transitions, self.end_transitions,
+        )
+
+    def tag_energy(self, tags: torch.Tensor) -> torch.Tensor:
+        """E(x, y) for label indices [B, T] → [B]."""
+        y = nn.functional.one_hot(tags, self.emissions.shape[-1]).to(self.emissions.dtype)
+        return self.energy(y)
+
+    def viterbi(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Exact argmin of the energy: (best_score [B], tags [B, T])."""
+        return viterbi(
+            self.emissions, self.transitions, self.mask,
+            self.start_transitions, self.end_transitions,
+        )
+
+    def nll(self, tags: torch.Tensor) -> torch.Tensor:
+        """Negative conditional log-likelihood of gold tags [B, T] → [B] (forward algorithm)."""
+        return crf_nll(
+            self.emissions, self.transitions, tags, self.mask,
+            self.start_transitions, self.end_transitions,
+        )
+
+
+@dataclass(frozen=True)
+class BLSTMCRFConfig:
+    """Hyper-parameters of the BLSTM-CRF(+) energy; the JSON-serialisable architecture.
+
+    The defaults are BLSTM-CRF+ (§2.1): character CNN, fine-tuned embeddings, dropout 0.5.
+    Plain BLSTM-CRF: ``char_cnn=False, fine_tune_embeddings=False, dropout=0.0``.
+    """
+
+    word_dim: int = 100
+    hidden_size: int = 100
+    n_layers: int = 1
+    char_cnn: bool = True
+    char_dim: int = 30
+    char_filters: int = 30
+    char_window: int = 3
+    dropout: float = 0.5
+    fine_tune_embeddings: bool = True
+    word_dropout: float = 0.0
+    lowercase: bool = True
+    normalize_digits: bool = True
+    min_freq: int = 1
+    max_word_length: int = 25
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class BLSTMCRFEnergy(nn.Module):
+    """BLSTM-CRF(+) energy network Θ.
+
+    Args:
+        config: architecture hyper-parameters.
+        labels: the label names, index order = tensor order (L labels).
+        n_words, n_chars: vocabulary sizes of the :class:`~.encoding.TokenEncoder`.
+        scheme: tag scheme whose transitions are constrained ("bioes", "iob2") or "none".
+
+    Raises:
+        ValueError: if a label does not fit ``scheme``.
+    """
+
+    def __init__(
+        self,
+        config: BLSTMCRFConfig,
+        labels: Sequence[str],
+        n_words: int,
+        n_chars: int,
+        scheme: str = "none",
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.labels = list(labels)
+        self.scheme = scheme
+        L = len(self.labels)
+        self.features = BLSTMFeatures(
+            n_words,
+            word_dim=config.word_dim,
+            hidden_size=config.hidden_size,
+            n_layers=config.n_layers,
+            n_chars=n_chars if config.char_cnn else 0,
+            char_dim=config.char_dim,
+            char_filters=config.char_filters,
+            char_window=config.char_window,
+            dropout=config.dropout,
+            fine_tune_embeddings=config.fine_tune_embeddings,
+            word_dropout=config.word_dropout,
+        )
+        self.emission = nn.Linear(self.features.output_size, L)
+        self.transitions = nn.Parameter(torch.zeros(L, L))
+        self.start_transitions = nn.Parameter(torch.zeros(L))
+        self.end_transitions = nn.Parameter(torch.zeros(L))
+        nn.init.uniform_(self.transitions, -0.1, 0.1)
+        pen_t, pen_s, pen_e = constraint_penalties(transition_constraints(self.labels, scheme))
+        self.register_buffer("transition_penalty", pen_t, persistent=False)
+        self.register_buffer("start_penalty", pen_s, persistent=False)
+        self.register_buffer("end_penalty", pen_e, persistent=False)
+
+    @property
+    def n_labels(self) -> int:
+        return len(self.labels)
+
+    def potentials(self, batch: EncodedBatch) -> Potentials:
+        """Run the feature network and return the CRF potentials of ``batch``."""
+        feats = self.features(batch)
+        return Potentials(
+            emissions=self.emission(feats),
+            transitions=self.transitions + self.transition_penalty,
+            start_transitions=self.start_transitions + self.start_penalty,
+            end_transitions=self.end_transitions + self.end_penalty,
+            mask=batch.mask,
+        )
+
+    def forward(self, batch: EncodedBatch, y: torch.Tensor) -> torch.Tensor:
+        """E_Θ(x, y) [B] for one-hot or relaxed y [B, T, L]."""
+        return self.potentials(batch).energy(y)

@@ -1,0 +1,137 @@
+"""Feature networks f(x, t) for the BLSTM-CRF energy (Tu & Gimpel 2019, §2 and §2.1).
+
+BLSTM-CRF: f(x, t) is the hidden vector at position t of a bidirectional LSTM over word
+embeddings (fixed, pretrained when available).
+
+BLSTM-CRF+ (§2.1, following Ma & Hovy 2016): each word is represented by its (fine-tuned) word
+embedding concatenated with a character-based representation: 30-d character embeddings, a
+convolution of width 3 over the characters of the word, max pooling over character positions.
+Dropout (0.5) is applied in three places: the character embeddings before the CNN, the word
+representation before the BLSTM, and the BLSTM output before the emission layer.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from .encoding import EncodedBatch
+
+
+class CharCNN(nn.Module):
+    """Character CNN word representation (§2.1).
+
+    Args:
+        n_chars: size of the character vocabulary (index 0 = padding).
+        char_dim: character embedding size (paper: 30).
+        n_filters: number of convolution filters = output size.
+        window: convolution width in characters (paper: 3).
+        dropout: dropout on character embeddings before the convolution.
+
+    Shapes: ``forward(char_ids [B, T, C]) -> [B, T, n_filters]``.
+    """
+
+    def __init__(
+        self, n_chars: int, char_dim: int = 30, n_filters: int = 30, window: int = 3,
+        dropout: float = 0.5,
+    ) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(n_chars, char_dim, padding_idx=0)
+        bound = math.sqrt(3.0 / char_dim)
+        nn.init.uniform_(self.embed.weight, -bound, bound)
+        with torch.no_grad():
+            self.embed.weight[0].zero_()
+        self.conv = nn.Conv1d(char_dim, n_filters, kernel_size=window, padding=window // 2)
+        self.dropout = nn.Dropout(dropout)
+        self.n_filters = n_filters
+
+    def forward(self, char_ids: torch.Tensor) -> torch.Tensor:
+        B, T, C = char_ids.shape
+        flat = char_ids.reshape(B * T, C)
+        x = self.dropout(self.embed(flat)).transpose(1, 2)  # [BT, D, C]
+        h = self.conv(x)  # [BT, F, C]
+        # Max pooling over real character positions only.
+        pad = (flat == 0).unsqueeze(1)
+        h = h.masked_fill(pad, float("-inf")).amax(dim=2)
+        h = torch.where(torch.isfinite(h), h, torch.zeros_like(h))  # all-padding rows → 0
+        return h.reshape(B, T, self.n_filters)
+
+
+class BLSTMFeatures(nn.Module):
+    """Word (+ character) representations read by a BLSTM: the energy's f(x, t).
+
+    Args:
+        n_words: word vocabulary size (index 0 = padding, 1 = unknown).
+        word_dim: word embedding size.
+        hidden_size: LSTM hidden size per direction; the output size is ``2 * hidden_size``.
+        n_layers: number of stacked BLSTM layers.
+        n_chars: character vocabulary size; ``0`` disables the character CNN.
+        char_dim, char_filters, char_window: character CNN sizes (§2.1: 30, 30, 3).
+        dropout: the three §2.1 dropouts (0 for plain BLSTM-CRF).
+        fine_tune_embeddings: whether the word embeddings receive gradients.
+        word_dropout: probability, in training only, of replacing a word index by the unknown
+            index (lets the unknown embedding learn; Lample et al. 2016).
+
+    Shapes: ``forward(batch) -> [B, T, 2 * hidden_size]``.
+    """
+
+    def __init__(
+        self,
+        n_words: int,
+        word_dim: int = 100,
+        hidden_size: int = 100,
+        n_layers: int = 1,
+        n_chars: int = 0,
+        char_dim: int = 30,
+        char_filters: int = 30,
+        char_window: int = 3,
+        dropout: float = 0.5,
+        fine_tune_embeddings: bool = True,
+        word_dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(n_words, word_dim, padding_idx=0)
+        bound = math.sqrt(3.0 / word_dim)
+        nn.init.uniform_(self.embed.weight, -bound, bound)
+        with torch.no_grad():
+            self.embed.weight[0].zero_()
+        self.embed.weight.requires_grad_(fine_tune_embeddings)
+        self.char_cnn = (
+            CharCNN(n_chars, char_dim, char_filters, char_window, dropout) if n_chars > 0 else None
+        )
+        in_dim = word_dim + (char_filters if self.char_cnn is not None else 0)
+        self.input_dropout = nn.Dropout(dropout)
+        self.lstm = nn.LSTM(
+            in_dim, hidden_size, num_layers=n_layers, bidirectional=True, batch_first=True
+        )
+        self.output_dropout = nn.Dropout(dropout)
+        self.word_dropout = word_dropout
+        self.output_size = 2 * hidden_size
+
+    def load_pretrained(self, rows: torch.Tensor, vectors: torch.Tensor) -> None:
+        """Copy pretrained vectors into the embedding rows ``rows`` ([K] long, [K, word_dim])."""
+        if vectors.shape[1] != self.embed.embedding_dim:
+            raise ValueError(
+                f"pretrained vectors have dimension {vectors.shape[1]}, the word embedding "
+                f"has {self.embed.embedding_dim}: set word_dim = {vectors.shape[1]}"
+            )
+        with torch.no_grad():
+            self.embed.weight[rows] = vectors.to(self.embed.weight)
+
+    def forward(self, batch: EncodedBatch) -> torch.Tensor:
+        word_ids = batch.word_ids
+        if self.training and self.word_dropout > 0:
+            drop = torch.rand(word_ids.shape, device=word_ids.device) < self.word_dropout
+            word_ids = torch.where(drop & batch.mask, torch.ones_like(word_ids), word_ids)
+        x = self.embed(word_ids)
+        if self.char_cnn is not None:
+            x = torch.cat([x, self.char_cnn(batch.char_ids)], dim=-1)
+        x = self.input_dropout(x)
+        lengths = batch.mask.sum(dim=1).clamp(min=1).cpu()
+        packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+        out, _ = self.lstm(packed)
+        h, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
+        return self.output_dropout(h)

@@ -1,0 +1,101 @@
+"""Datasets, tagging schemes and word vectors for spacy_infnet.
+
+``load_dataset(name, path=None, **options)`` returns a
+``datasets.DatasetDict`` with splits ``train``, ``validation`` and ``test``,
+each with columns ``id``, ``tokens`` and ``tags`` (a ClassLabel sequence
+whose names are identical across the splits).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+import datasets
+
+from .ccgbank import load_ccgbank
+from .conll import load_conll
+from .conll2003 import load_conll2003
+from .schemes import (
+    SCHEMES,
+    bioes_to_iob2,
+    convert_scheme,
+    entity_types,
+    iob1_to_iob2,
+    iob2_to_bioes,
+    labels_for_scheme,
+    normalize_scheme,
+    spans_to_tags,
+    split_tag,
+    tags_to_spans,
+)
+from .twitter_pos import load_twitter_pos
+from .ud_ewt import load_ud_ewt
+from .vectors import WordVectors, load_word_vectors
+
+__all__ = [
+    "DATASETS",
+    "SCHEMES",
+    "WordVectors",
+    "bioes_to_iob2",
+    "convert_scheme",
+    "entity_types",
+    "iob1_to_iob2",
+    "iob2_to_bioes",
+    "labels_for_scheme",
+    "load_ccgbank",
+    "load_conll",
+    "load_conll2003",
+    "load_dataset",
+    "load_twitter_pos",
+    "load_ud_ewt",
+    "load_word_vectors",
+    "normalize_scheme",
+    "spans_to_tags",
+    "split_tag",
+    "tags_to_spans",
+]
+
+#: Dataset name -> loader ``loader(path=None, **options)``.
+DATASETS: dict[str, Callable[..., datasets.DatasetDict]] = {
+    "twitter_pos": load_twitter_pos,
+    "conll2003": load_conll2003,
+    "ccgbank": load_ccgbank,
+    "ud_ewt": load_ud_ewt,
+    "conll": load_conll,
+}
+
+_ALIASES = {
+    "twitter": "twitter_pos",
+    "ark_twitter_pos": "twitter_pos",
+    "ud_english_ewt": "ud_ewt",
+    "en_ewt": "ud_ewt",
+}
+
+
+def load_dataset(
+    name: str, path: str | os.PathLike | None = None, **options
+) -> datasets.DatasetDict:
+    """Load a tagging dataset by name.
+
+    Names: "twitter_pos" (bundled; ``path`` optional), "conll2003" (``path``
+    = folder with eng.train/eng.testa/eng.testb, or None for the Hugging Face
+    hub), "ccgbank" (``path`` = CCGbank root or data/AUTO), "ud_ewt"
+    (``path`` = folder with the en_ewt .conllu files) and "conll" (the
+    user's own column files).  Names are case-insensitive, "-" counts as
+    "_", and "twitter", "ud_english_ewt", "en_ewt" are accepted aliases.
+    ``options`` go to the loader (see ``load_<name>``).
+
+    Returns:
+        ``datasets.DatasetDict`` with splits train / validation / test.
+
+    Raises:
+        ValueError: unknown ``name`` (the message lists the known names),
+            plus whatever the loader raises (see each ``load_<name>``).
+        TypeError: an option the loader does not take.
+    """
+    key = str(name).strip().lower().replace("-", "_")
+    key = _ALIASES.get(key, key)
+    if key not in DATASETS:
+        raise ValueError(f"Unknown dataset {name!r}; known datasets: {', '.join(sorted(DATASETS))}")
+    return DATASETS[key](path, **options)

@@ -1,0 +1,6 @@
+"""spaCy adapter: the ``infnet_tagger`` component, registry functions, readers and scorers."""
+
+from .component import InfnetTagger, make_infnet_tagger
+from .readers import create_dataset_corpus, dataset_examples
+
+__all__ = ["InfnetTagger", "make_infnet_tagger", "create_dataset_corpus", "dataset_examples"]

@@ -1,0 +1,113 @@
+"""Corpus readers: ``spacy train`` reads straight from :func:`spacy_infnet.load_dataset`.
+
+Config::
+
+    [corpora.train]
+    @readers = "spacy_infnet.DatasetCorpus.v1"
+    name = "conll2003"
+    split = "train"
+    path = ${paths.conll2003}
+    task = "ner"
+"""
+
+from __future__ import annotations
+
+import random
+from functools import lru_cache
+from typing import Any, Callable, Iterator
+
+from spacy.language import Language
+from spacy.tokens import Doc, Span
+from spacy.training import Example
+from spacy.util import registry
+
+from ..data import load_dataset
+from ..data.schemes import tags_to_spans
+
+
+@lru_cache(maxsize=8)
+def _load_split(name: str, path: str | None, split: str, options: tuple) -> tuple:
+    dsd = load_dataset(name, path=path, **dict(options))
+    if split not in dsd:
+        raise ValueError(f"dataset {name!r} has no split {split!r}; it has {sorted(dsd)}")
+    ds = dsd[split]
+    names = ds.features["tags"].feature.names
+    return tuple(
+        (tuple(tokens), tuple(names[t] for t in tags))
+        for tokens, tags in zip(ds["tokens"], ds["tags"])
+    )
+
+
+def make_reference(
+    nlp: Language, tokens: tuple[str, ...], tags: tuple[str, ...], task: str, scheme: str
+) -> Doc:
+    """A gold ``Doc``: entities from ``scheme`` tags (task "ner") or ``token.tag_`` (task "tag")."""
+    if task == "tag":
+        return Doc(nlp.vocab, words=list(tokens), tags=list(tags))
+    doc = Doc(nlp.vocab, words=list(tokens))
+    doc.set_ents(
+        [Span(doc, s, e, label=lab) for s, e, lab in tags_to_spans(list(tags), scheme=scheme)],
+        default="outside",
+    )
+    return doc
+
+
+def dataset_examples(
+    nlp: Language,
+    name: str,
+    split: str,
+    *,
+    path: str | None = None,
+    task: str = "ner",
+    scheme: str = "bioes",
+    options: dict | None = None,
+    limit: int = 0,
+    shuffle: bool = False,
+) -> Iterator[Example]:
+    """Yield :class:`spacy.training.Example` objects for one split of a dataset."""
+    if task not in ("ner", "tag"):
+        raise ValueError(f"unknown task {task!r}: expected 'ner' or 'tag'")
+    rows = list(_load_split(name, path, split, tuple(sorted((options or {}).items()))))
+    if shuffle:
+        random.shuffle(rows)
+    if limit:
+        rows = rows[:limit]
+    for tokens, tags in rows:
+        if not tokens:
+            continue
+        ref = make_reference(nlp, tokens, tags, task, scheme)
+        yield Example(Doc(nlp.vocab, words=list(tokens)), ref)
+
+
+@registry.readers("spacy_infnet.DatasetCorpus.v1")
+def create_dataset_corpus(
+    name: str,
+    split: str,
+    path: str | None = None,
+    task: str = "ner",
+    scheme: str = "bioes",
+    options: dict[str, Any] = {},  # noqa: B006  (spaCy config defaults are plain values)
+    limit: int = 0,
+    shuffle: bool = False,
+) -> Callable[[Language], Iterator[Example]]:
+    """Reader over ``spacy_infnet.load_dataset(name, path, **options)[split]``.
+
+    Args:
+        name: dataset name ("twitter_pos", "conll2003", "ccgbank", "ud_ewt", "conll").
+        split: "train", "validation" or "test".
+        path: data folder (``None``/empty: the dataset's default, e.g. embedded Twitter POS).
+        task: "ner" (tags are converted to entity spans) or "tag" (tags go to ``token.tag_``).
+        scheme: scheme of the dataset's tags for task "ner" ("bioes", "iob2", "iob1").
+        options: extra keyword arguments of the loader.
+        limit: keep only the first ``limit`` sentences (0 = all).
+        shuffle: shuffle the sentences every time the corpus is read.
+    """
+    path = path or None
+
+    def read(nlp: Language) -> Iterator[Example]:
+        yield from dataset_examples(
+            nlp, name, split, path=path, task=task, scheme=scheme, options=options,
+            limit=limit, shuffle=shuffle,
+        )
+
+    return read

@@ -1,0 +1,231 @@
+"""The ``infnet_tagger`` spaCy component on real data: training, prediction, serialisation,
+decoder swapping, entry points, multiprocessing."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import spacy
+import torch
+from spacy.tokens import Doc
+from spacy.training import Example
+from spacy.util import registry
+
+from spacy_infnet.core.decoders import Decoded, Decoder
+from spacy_infnet.pipeline.readers import dataset_examples
+
+SMALL_ENERGY = {
+    "@architectures": "spacy_infnet.BLSTMCRF.v1",
+    "word_dim": 32,
+    "hidden_size": 32,
+    "char_filters": 16,
+    "dropout": 0.2,
+}
+
+
+def train(nlp, examples, epochs, batch_size=16, seed=0):
+    spacy.util.fix_random_seed(seed)
+    optimizer = nlp.initialize(lambda: examples)
+    optimizer.learn_rate = 0.01
+    losses = {}
+    for _ in range(epochs):
+        for batch in spacy.util.minibatch(examples, size=batch_size):
+            nlp.update(batch, sgd=optimizer, losses=losses)
+    return losses
+
+
+@pytest.fixture(scope="module")
+def pos_nlp():
+    """A tagger trained for a few epochs on 300 real tweets."""
+    nlp = spacy.blank("en")
+    nlp.add_pipe("infnet_tagger", config={"task": "tag", "energy": SMALL_ENERGY})
+    examples = list(dataset_examples(nlp, "twitter_pos", "train", task="tag", limit=300))
+    train(nlp, examples, epochs=6)
+    return nlp
+
+
+@pytest.fixture(scope="module")
+def conll_dir(shared_data):
+    return shared_data / "conll2003"
+
+
+@pytest.fixture(scope="module")
+def ner_nlp(conll_dir):
+    """An NER pipeline trained for a few epochs on 400 real CoNLL-2003 sentences."""
+    nlp = spacy.blank("en")
+    nlp.add_pipe("infnet_tagger", config={"task": "ner", "energy": SMALL_ENERGY})
+    examples = list(
+        dataset_examples(nlp, "conll2003", "train", path=str(conll_dir), task="ner", limit=400)
+    )
+    train(nlp, examples, epochs=6)
+    return nlp
+
+
+def test_factory_found_through_entry_point_without_import():
+    code = (
+        "import spacy\n"
+        "nlp = spacy.blank('en')\n"
+        "pipe = nlp.add_pipe('infnet_tagger')\n"
+        "print(type(pipe).__module__, pipe.task)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["spacy_infnet.pipeline.component", "ner"]
+
+
+def test_unknown_task_is_rejected():
+    nlp = spacy.blank("en")
+    with pytest.raises(ValueError, match="unknown task 'chunk'"):
+        nlp.add_pipe("infnet_tagger", config={"task": "chunk"})
+
+
+def test_pos_tagger_learns_real_tweets(pos_nlp):
+    nlp = pos_nlp
+    seen = {t.tag_ for eg in dataset_examples(nlp, "twitter_pos", "train", task="tag", limit=300)
+            for t in eg.reference}
+    assert nlp.get_pipe("infnet_tagger").labels == tuple(sorted(seen))
+    dev = list(dataset_examples(nlp, "twitter_pos", "validation", task="tag", limit=200))
+    scores = nlp.evaluate(dev)
+    # Majority tag (N) covers ~14% of tokens; a few epochs on 300 tweets reach far beyond.
+    assert scores["tag_acc"] > 0.6, scores
+    doc = nlp("I predict I won't win a single game")
+    assert all(t.tag_ for t in doc)
+
+
+def test_ner_learns_and_writes_entities(ner_nlp, conll_dir):
+    nlp = ner_nlp
+    tagger = nlp.get_pipe("infnet_tagger")
+    assert len(tagger.labels) == 17 and tagger.labels[0] == "O"
+    dev = list(dataset_examples(nlp, "conll2003", "validation", path=str(conll_dir),
+                                task="ner", limit=300))
+    scores = nlp.evaluate(dev)
+    assert scores["ents_f"] > 0.2, scores  # untrained: ~0
+    assert {"PER", "ORG", "LOC", "MISC"} >= set(scores["ents_per_type"])
+
+
+def test_invalid_bioes_sequence_is_repaired_not_dropped(ner_nlp):
+    tagger = ner_nlp.get_pipe("infnet_tagger")
+    doc = Doc(ner_nlp.vocab, words=["Peter", "Blackburn", "visited", "Brussels", "today"])
+    names = ["I-PER", "E-LOC", "O", "B-ORG", "O"]  # not a valid BIOES sequence
+    tagger.set_annotations([doc], [[tagger.labels.index(n) for n in names]])
+    assert len(doc.ents) >= 2
+    assert doc.ents[0].start == 0 and doc.ents[-1].label_ == "ORG"
+
+
+def test_viterbi_predictions_never_break_bioes(ner_nlp, conll_dir):
+    tagger = ner_nlp.get_pipe("infnet_tagger")
+    docs = [eg.predicted for eg in dataset_examples(
+        ner_nlp, "conll2003", "test", path=str(conll_dir), task="ner", limit=200)]
+    from spacy_infnet.core.constraints import transition_constraints
+
+    allowed = transition_constraints(tagger.labels, "bioes")
+    for pred in tagger.predict(docs):
+        if not pred:
+            continue
+        assert allowed.start[pred[0]] and allowed.end[pred[-1]]
+        assert all(allowed.transitions[a, b] for a, b in zip(pred, pred[1:]))
+
+
+def test_disk_round_trip_gives_identical_predictions(ner_nlp, conll_dir, tmp_path):
+    texts = [" ".join(t.text for t in eg.reference) for eg in dataset_examples(
+        ner_nlp, "conll2003", "test", path=str(conll_dir), task="ner", limit=100)]
+    before = [[(e.start, e.end, e.label_) for e in d.ents] for d in ner_nlp.pipe(texts)]
+    ner_nlp.to_disk(tmp_path / "pipeline")
+    files = {p.name for p in (tmp_path / "pipeline" / "infnet_tagger").iterdir()}
+    assert files == {"cfg.json", "model.safetensors"}
+    loaded = spacy.load(tmp_path / "pipeline")
+    after = [[(e.start, e.end, e.label_) for e in d.ents] for d in loaded.pipe(texts)]
+    assert after == before
+    assert sum(map(len, before)) > 0
+    a = ner_nlp.get_pipe("infnet_tagger").energy.state_dict()
+    b = loaded.get_pipe("infnet_tagger").energy.state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_bytes_round_trip(pos_nlp):
+    nlp2 = spacy.blank("en")
+    nlp2.add_pipe("infnet_tagger", config={"task": "tag", "energy": SMALL_ENERGY})
+    nlp2.from_bytes(pos_nlp.to_bytes())
+    text = "lol i cant believe its already friday !!! #tgif"
+    assert [t.tag_ for t in nlp2(text)] == [t.tag_ for t in pos_nlp(text)]
+
+
+def test_missing_weights_file_is_named(pos_nlp, tmp_path):
+    pos_nlp.to_disk(tmp_path / "p")
+    (tmp_path / "p" / "infnet_tagger" / "model.safetensors").unlink()
+    with pytest.raises(FileNotFoundError, match="model.safetensors"):
+        spacy.load(tmp_path / "p")
+
+
+class _GreedyDecoder(Decoder):
+    """Per-position argmax of the emissions (ignores transitions): a stand-in decoder."""
+
+    name = "greedy-test"
+
+    def decode(self, energy, batch):
+        pot = energy.potentials(batch)
+        tags = pot.emissions.argmax(-1) * batch.mask
+        return Decoded(tags=tags, energy=pot.tag_energy(tags))
+
+
+@registry.decoders("test_pipeline.Greedy.v1")
+def _make_greedy():
+    return _GreedyDecoder()
+
+
+def test_decoder_swapped_at_load_without_retraining(pos_nlp, tmp_path):
+    pos_nlp.to_disk(tmp_path / "p")
+    swapped = spacy.load(
+        tmp_path / "p",
+        config={"components": {"infnet_tagger": {"decoder": {"@decoders": "test_pipeline.Greedy.v1"}}}},
+    )
+    tagger = swapped.get_pipe("infnet_tagger")
+    assert isinstance(tagger.decoder, _GreedyDecoder)
+    assert swapped.config["components"]["infnet_tagger"]["decoder"]["@decoders"] == (
+        "test_pipeline.Greedy.v1"
+    )
+    docs = [eg.predicted for eg in dataset_examples(pos_nlp, "twitter_pos", "test", task="tag",
+                                                       limit=100)]
+    original = pos_nlp.get_pipe("infnet_tagger")
+    # Same weights, different decoder: the Viterbi energy is never higher than greedy's.
+    batch = original.encoder.encode([[t.text for t in d] for d in docs])
+    original.energy.eval()
+    tagger.energy.eval()
+    with torch.no_grad():
+        e_vit = original.decoder.decode(original.energy, batch).energy
+        e_greedy = tagger.decoder.decode(tagger.energy, batch).energy
+    assert torch.all(e_vit <= e_greedy + 1e-4)
+
+
+def test_pipe_with_two_processes(ner_nlp, conll_dir):
+    texts = [" ".join(t.text for t in eg.reference) for eg in dataset_examples(
+        ner_nlp, "conll2003", "test", path=str(conll_dir), task="ner", limit=1000)]
+    assert len(texts) == 1000
+    one = [[(e.start, e.end, e.label_) for e in d.ents] for d in ner_nlp.pipe(texts, batch_size=64)]
+    two = [[(e.start, e.end, e.label_) for e in d.ents]
+           for d in ner_nlp.pipe(texts, batch_size=64, n_process=2)]
+    assert two == one
+
+
+def test_spacy_train_cli_end_to_end(tmp_path):
+    """`spacy train` reads the embedded Twitter POS data through the registered reader."""
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "run"
+    cmd = [
+        sys.executable, "-m", "spacy", "train", str(root / "configs" / "pos.cfg"),
+        "--output", str(out), "--training.max_steps", "30", "--training.eval_frequency", "15",
+        "--corpora.train.limit", "200", "--corpora.dev.limit", "100",
+        "--components.infnet_tagger.energy.hidden_size", "16",
+    ]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=root)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert (out / "model-best" / "infnet_tagger" / "model.safetensors").exists()
+    nlp = spacy.load(out / "model-last")
+    from spacy_infnet.data.twitter_pos import TWITTER_POS_TAGS
+
+    labels = nlp.get_pipe("infnet_tagger").labels
+    assert set(labels) <= set(TWITTER_POS_TAGS) and len(labels) >= 20
+    assert all(t.tag_ in labels for t in nlp("so excited for the weekend !!! :)"))
