@@ -6,7 +6,17 @@ set -euo pipefail
 out=${1:-runs/pos}
 shift || true
 start=$(date +%s)
-python -m spacy train configs/pos.cfg --output "$out" "$@"
+# The paper uses pretrained vectors; the only ones here are a 2,717-word GloVe prefix in
+# ../shared/data/embeddings. Use it when present, else train without pretrained vectors.
+glove=${GLOVE:-../shared/data/embeddings/glove.6B.100d.PARTIAL_top2717.dataset_vocab.txt}
+vectors=()
+if [ -f "$glove" ]; then
+  echo "using pretrained word vectors: $glove"
+  vectors=(--paths.word_vectors "$glove")
+else
+  echo "no pretrained word vectors found at $glove: training without them"
+fi
+python -m spacy train configs/pos.cfg --output "$out" "${vectors[@]}" "$@"
 python -m spacy_infnet convert twitter_pos "$out/daily547.spacy" --split test --task tag
 python -m spacy evaluate "$out/model-best" "$out/daily547.spacy" --output "$out/daily547.json"
 python - "$out/daily547.json" "$start" <<'PY'

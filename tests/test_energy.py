@@ -1,0 +1,135 @@
+"""The BLSTM-CRF(+) energy network on real sentences: padding invariance, Viterbi optimality,
+likelihood training, pretrained vectors, encoder serialisation."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from spacy_infnet import load_dataset
+from spacy_infnet.core.decoders import ViterbiDecoder
+from spacy_infnet.core.encoding import UNK, TokenEncoder
+from spacy_infnet.core.energy import BLSTMCRFConfig, BLSTMCRFEnergy
+from spacy_infnet.data import load_word_vectors
+from spacy_infnet.training import energy_nll_loss
+
+
+@pytest.fixture(scope="module")
+def tweets():
+    ds = load_dataset("twitter_pos")["train"]
+    names = ds.features["tags"].feature.names
+    return ds["tokens"][:64], ds["tags"][:64], names
+
+
+def make_energy(sentences, labels, seed=0, **cfg):
+    torch.manual_seed(seed)
+    enc = TokenEncoder.from_corpus(sentences)
+    config = BLSTMCRFConfig(word_dim=24, hidden_size=16, char_filters=8, **cfg)
+    return enc, BLSTMCRFEnergy(config, labels, enc.n_words, enc.n_chars)
+
+
+def test_encoder_normalises_and_round_trips():
+    enc = TokenEncoder.from_corpus([["Call", "me", "at", "555-1234"]])
+    assert "call" in enc.word_index and "000-0000" in enc.word_index
+    batch = enc.encode([["CALL", "ME", "at", "999-9999", "zebra"], []])
+    assert batch.word_ids.shape == (2, 5) and batch.mask.sum().item() == 5
+    assert batch.word_ids[0, 4].item() == UNK
+    assert batch.word_ids[0, 3].item() == enc.word_index["000-0000"]
+    assert not batch.mask[1].any() and batch.char_ids.shape[2] == len("999-9999")
+    again = TokenEncoder.from_dict(json.loads(json.dumps(enc.to_dict())))
+    assert again.words == enc.words and again.chars == enc.chars
+    assert torch.equal(again.encode([["CALL", "zebra"]]).word_ids,
+                       enc.encode([["CALL", "zebra"]]).word_ids)
+
+
+def test_padding_does_not_change_a_sentence_energy(tweets):
+    """A sentence's potentials are the same alone and in a padded batch (packed BLSTM, masked
+    character max pooling)."""
+    sents, _, names = tweets
+    enc, energy = make_energy(sents, names)
+    energy.eval()
+    short = min(sents, key=len)
+    long = max(sents, key=len)
+    with torch.no_grad():
+        alone = energy.potentials(enc.encode([short]))
+        batched = energy.potentials(enc.encode([long, short]))
+    n = len(short)
+    torch.testing.assert_close(alone.emissions[0, :n], batched.emissions[1, :n])
+    _, tags_alone = alone.viterbi()
+    _, tags_batched = batched.viterbi()
+    assert torch.equal(tags_alone[0, :n], tags_batched[1, :n])
+
+
+def test_viterbi_output_has_the_lowest_energy(tweets):
+    sents, _, names = tweets
+    enc, energy = make_energy(sents, names)
+    energy.eval()
+    batch = enc.encode(sents)
+    with torch.no_grad():
+        decoded = ViterbiDecoder().decode(energy, batch)
+        pot = energy.potentials(batch)
+        torch.testing.assert_close(pot.tag_energy(decoded.tags), decoded.energy)
+        # Any other labelling (here: 20 random perturbations of the Viterbi path) is no better.
+        g = torch.Generator().manual_seed(0)
+        for _ in range(20):
+            flip = torch.rand(batch.mask.shape, generator=g) < 0.2
+            other = torch.where(flip, torch.randint(len(names), flip.shape, generator=g),
+                                decoded.tags)
+            assert torch.all(pot.tag_energy(other) >= decoded.energy - 1e-4)
+        # The relaxed energy of the per-position softmax of the emissions is ≥ the optimum too.
+        relaxed = pot.energy(pot.emissions.softmax(-1))
+        assert torch.all(relaxed >= decoded.energy - 1e-4)
+
+
+def test_likelihood_training_lowers_the_gold_energy_gap(tweets):
+    sents, tags, names = tweets
+    enc, energy = make_energy(sents, names, dropout=0.0)
+    batch = enc.encode(sents)
+    gold = torch.zeros(batch.mask.shape, dtype=torch.long)
+    for i, row in enumerate(tags):
+        gold[i, : len(row)] = torch.tensor(row)
+    opt = torch.optim.Adam([p for p in energy.parameters() if p.requires_grad], lr=0.01)
+    first = None
+    for _ in range(40):
+        opt.zero_grad()
+        loss = energy_nll_loss(energy, batch, gold)
+        loss.backward()
+        opt.step()
+        first = loss.item() if first is None else first
+    assert loss.item() < 0.3 * first
+    energy.eval()
+    with torch.no_grad():
+        pred = ViterbiDecoder().decode(energy, batch).tags
+    acc = (pred == gold)[batch.mask].float().mean().item()
+    assert acc > 0.9  # the 64 training tweets are fitted
+
+
+def test_fixed_embeddings_get_no_gradient(tweets):
+    sents, tags, names = tweets
+    enc, energy = make_energy(sents, names, char_cnn=False, fine_tune_embeddings=False,
+                              dropout=0.0)
+    assert energy.features.char_cnn is None
+    batch = enc.encode(sents[:4])
+    gold = torch.zeros(batch.mask.shape, dtype=torch.long)
+    energy_nll_loss(energy, batch, gold).backward()
+    assert energy.features.embed.weight.grad is None
+    assert energy.features.lstm.weight_ih_l0.grad is not None
+
+
+def test_pretrained_glove_rows_are_loaded(shared_data, tweets):
+    glove = load_word_vectors(
+        shared_data / "embeddings" / "glove.6B.100d.PARTIAL_top2717.dataset_vocab.txt")
+    sents, _, names = tweets
+    enc = TokenEncoder.from_corpus(sents, extra_words=glove.words)
+    energy = BLSTMCRFEnergy(BLSTMCRFConfig(word_dim=100, hidden_size=8), names,
+                            enc.n_words, enc.n_chars)
+    rows = torch.tensor([enc.word_index[w] for w in glove.words])
+    energy.features.load_pretrained(rows, torch.from_numpy(glove.vectors))
+    the = enc.word_index["the"]
+    torch.testing.assert_close(energy.features.embed.weight[the],
+                               torch.from_numpy(glove["the"]))
+    with pytest.raises(ValueError, match="dimension 100"):
+        BLSTMCRFEnergy(BLSTMCRFConfig(word_dim=50, hidden_size=8), names, enc.n_words,
+                       enc.n_chars).features.load_pretrained(rows, torch.from_numpy(glove.vectors))
