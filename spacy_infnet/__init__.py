@@ -13,7 +13,7 @@ through the ``spacy_factories`` entry point.
 
 __version__ = "0.1.0"
 
-from .core.crf import crf_energy, log_partition, viterbi  # noqa: E402
-from .data import load_dataset  # noqa: E402
+from .core.crf import crf_energy, log_partition, viterbi
+from .data import load_dataset
 
 __all__ = ["__version__", "crf_energy", "load_dataset", "log_partition", "viterbi"]

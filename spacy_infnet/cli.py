@@ -33,7 +33,12 @@ def convert(args: argparse.Namespace) -> int:
     docbin = DocBin(store_user_data=False)
     n_docs = n_tokens = 0
     for eg in dataset_examples(
-        nlp, args.name, args.split, path=args.path, task=args.task, scheme=args.scheme,
+        nlp,
+        args.name,
+        args.split,
+        path=args.path,
+        task=args.task,
+        scheme=args.scheme,
         options=dict(args.option or []),
     ):
         docbin.add(eg.reference)
@@ -47,8 +52,11 @@ def convert(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m spacy_infnet", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m spacy_infnet",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("convert", help="write a dataset split as a spaCy DocBin (.spacy)")
     p.add_argument("name", help="dataset: twitter_pos, conll2003, ccgbank, ud_ewt, conll")
@@ -58,8 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--task", default="ner", choices=["ner", "tag"])
     p.add_argument("--scheme", default="bioes", help="scheme of the dataset's NER tags")
     p.add_argument("--lang", default="en")
-    p.add_argument("--option", action="append", type=_parse_option,
-                   help="loader option KEY=VALUE (JSON values allowed); repeatable")
+    p.add_argument(
+        "--option",
+        action="append",
+        type=_parse_option,
+        help="loader option KEY=VALUE (JSON values allowed); repeatable",
+    )
     p.set_defaults(func=convert)
     return parser
 

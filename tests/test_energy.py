@@ -40,8 +40,9 @@ def test_encoder_normalises_and_round_trips():
     assert not batch.mask[1].any() and batch.char_ids.shape[2] == len("999-9999")
     again = TokenEncoder.from_dict(json.loads(json.dumps(enc.to_dict())))
     assert again.words == enc.words and again.chars == enc.chars
-    assert torch.equal(again.encode([["CALL", "zebra"]]).word_ids,
-                       enc.encode([["CALL", "zebra"]]).word_ids)
+    assert torch.equal(
+        again.encode([["CALL", "zebra"]]).word_ids, enc.encode([["CALL", "zebra"]]).word_ids
+    )
 
 
 def test_padding_does_not_change_a_sentence_energy(tweets):
@@ -75,8 +76,9 @@ def test_viterbi_output_has_the_lowest_energy(tweets):
         g = torch.Generator().manual_seed(0)
         for _ in range(20):
             flip = torch.rand(batch.mask.shape, generator=g) < 0.2
-            other = torch.where(flip, torch.randint(len(names), flip.shape, generator=g),
-                                decoded.tags)
+            other = torch.where(
+                flip, torch.randint(len(names), flip.shape, generator=g), decoded.tags
+            )
             assert torch.all(pot.tag_energy(other) >= decoded.energy - 1e-4)
         # The relaxed energy of the per-position softmax of the emissions is ≥ the optimum too.
         relaxed = pot.energy(pot.emissions.softmax(-1))
@@ -107,9 +109,8 @@ def test_likelihood_training_lowers_the_gold_energy_gap(tweets):
 
 
 def test_fixed_embeddings_get_no_gradient(tweets):
-    sents, tags, names = tweets
-    enc, energy = make_energy(sents, names, char_cnn=False, fine_tune_embeddings=False,
-                              dropout=0.0)
+    sents, _, names = tweets
+    enc, energy = make_energy(sents, names, char_cnn=False, fine_tune_embeddings=False, dropout=0.0)
     assert energy.features.char_cnn is None
     batch = enc.encode(sents[:4])
     gold = torch.zeros(batch.mask.shape, dtype=torch.long)
@@ -120,16 +121,18 @@ def test_fixed_embeddings_get_no_gradient(tweets):
 
 def test_pretrained_glove_rows_are_loaded(shared_data, tweets):
     glove = load_word_vectors(
-        shared_data / "embeddings" / "glove.6B.100d.PARTIAL_top2717.dataset_vocab.txt")
+        shared_data / "embeddings" / "glove.6B.100d.PARTIAL_top2717.dataset_vocab.txt"
+    )
     sents, _, names = tweets
     enc = TokenEncoder.from_corpus(sents, extra_words=glove.words)
-    energy = BLSTMCRFEnergy(BLSTMCRFConfig(word_dim=100, hidden_size=8), names,
-                            enc.n_words, enc.n_chars)
+    energy = BLSTMCRFEnergy(
+        BLSTMCRFConfig(word_dim=100, hidden_size=8), names, enc.n_words, enc.n_chars
+    )
     rows = torch.tensor([enc.word_index[w] for w in glove.words])
     energy.features.load_pretrained(rows, torch.from_numpy(glove.vectors))
     the = enc.word_index["the"]
-    torch.testing.assert_close(energy.features.embed.weight[the],
-                               torch.from_numpy(glove["the"]))
+    torch.testing.assert_close(energy.features.embed.weight[the], torch.from_numpy(glove["the"]))
     with pytest.raises(ValueError, match="dimension 100"):
-        BLSTMCRFEnergy(BLSTMCRFConfig(word_dim=50, hidden_size=8), names, enc.n_words,
-                       enc.n_chars).features.load_pretrained(rows, torch.from_numpy(glove.vectors))
+        BLSTMCRFEnergy(
+            BLSTMCRFConfig(word_dim=50, hidden_size=8), names, enc.n_words, enc.n_chars
+        ).features.load_pretrained(rows, torch.from_numpy(glove.vectors))

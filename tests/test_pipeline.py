@@ -3,6 +3,7 @@ decoder swapping, entry points, multiprocessing."""
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,6 @@ import pytest
 import spacy
 import torch
 from spacy.tokens import Doc
-from spacy.training import Example
 from spacy.util import registry
 
 from spacy_infnet.core.decoders import Decoded, Decoder
@@ -71,7 +71,13 @@ def test_factory_found_through_entry_point_without_import():
         "pipe = nlp.add_pipe('infnet_tagger')\n"
         "print(type(pipe).__module__, pipe.task)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["spacy_infnet.pipeline.component", "ner"]
 
@@ -84,8 +90,11 @@ def test_unknown_task_is_rejected():
 
 def test_pos_tagger_learns_real_tweets(pos_nlp):
     nlp = pos_nlp
-    seen = {t.tag_ for eg in dataset_examples(nlp, "twitter_pos", "train", task="tag", limit=300)
-            for t in eg.reference}
+    seen = {
+        t.tag_
+        for eg in dataset_examples(nlp, "twitter_pos", "train", task="tag", limit=300)
+        for t in eg.reference
+    }
     assert nlp.get_pipe("infnet_tagger").labels == tuple(sorted(seen))
     dev = list(dataset_examples(nlp, "twitter_pos", "validation", task="tag", limit=200))
     scores = nlp.evaluate(dev)
@@ -99,8 +108,9 @@ def test_ner_learns_and_writes_entities(ner_nlp, conll_dir):
     nlp = ner_nlp
     tagger = nlp.get_pipe("infnet_tagger")
     assert len(tagger.labels) == 17 and tagger.labels[0] == "O"
-    dev = list(dataset_examples(nlp, "conll2003", "validation", path=str(conll_dir),
-                                task="ner", limit=300))
+    dev = list(
+        dataset_examples(nlp, "conll2003", "validation", path=str(conll_dir), task="ner", limit=300)
+    )
     scores = nlp.evaluate(dev)
     assert scores["ents_f"] > 0.2, scores  # untrained: ~0
     assert {"PER", "ORG", "LOC", "MISC"} >= set(scores["ents_per_type"])
@@ -117,8 +127,12 @@ def test_invalid_bioes_sequence_is_repaired_not_dropped(ner_nlp):
 
 def test_viterbi_predictions_never_break_bioes(ner_nlp, conll_dir):
     tagger = ner_nlp.get_pipe("infnet_tagger")
-    docs = [eg.predicted for eg in dataset_examples(
-        ner_nlp, "conll2003", "test", path=str(conll_dir), task="ner", limit=200)]
+    docs = [
+        eg.predicted
+        for eg in dataset_examples(
+            ner_nlp, "conll2003", "test", path=str(conll_dir), task="ner", limit=200
+        )
+    ]
     from spacy_infnet.core.constraints import transition_constraints
 
     allowed = transition_constraints(tagger.labels, "bioes")
@@ -126,12 +140,16 @@ def test_viterbi_predictions_never_break_bioes(ner_nlp, conll_dir):
         if not pred:
             continue
         assert allowed.start[pred[0]] and allowed.end[pred[-1]]
-        assert all(allowed.transitions[a, b] for a, b in zip(pred, pred[1:]))
+        assert all(allowed.transitions[a, b] for a, b in itertools.pairwise(pred))
 
 
 def test_disk_round_trip_gives_identical_predictions(ner_nlp, conll_dir, tmp_path):
-    texts = [" ".join(t.text for t in eg.reference) for eg in dataset_examples(
-        ner_nlp, "conll2003", "test", path=str(conll_dir), task="ner", limit=100)]
+    texts = [
+        " ".join(t.text for t in eg.reference)
+        for eg in dataset_examples(
+            ner_nlp, "conll2003", "test", path=str(conll_dir), task="ner", limit=100
+        )
+    ]
     before = [[(e.start, e.end, e.label_) for e in d.ents] for d in ner_nlp.pipe(texts)]
     ner_nlp.to_disk(tmp_path / "pipeline")
     files = {p.name for p in (tmp_path / "pipeline" / "infnet_tagger").iterdir()}
@@ -180,15 +198,19 @@ def test_decoder_swapped_at_load_without_retraining(pos_nlp, tmp_path):
     pos_nlp.to_disk(tmp_path / "p")
     swapped = spacy.load(
         tmp_path / "p",
-        config={"components": {"infnet_tagger": {"decoder": {"@decoders": "test_pipeline.Greedy.v1"}}}},
+        config={
+            "components": {"infnet_tagger": {"decoder": {"@decoders": "test_pipeline.Greedy.v1"}}}
+        },
     )
     tagger = swapped.get_pipe("infnet_tagger")
     assert isinstance(tagger.decoder, _GreedyDecoder)
     assert swapped.config["components"]["infnet_tagger"]["decoder"]["@decoders"] == (
         "test_pipeline.Greedy.v1"
     )
-    docs = [eg.predicted for eg in dataset_examples(pos_nlp, "twitter_pos", "test", task="tag",
-                                                       limit=100)]
+    docs = [
+        eg.predicted
+        for eg in dataset_examples(pos_nlp, "twitter_pos", "test", task="tag", limit=100)
+    ]
     original = pos_nlp.get_pipe("infnet_tagger")
     # Same weights, different decoder: the Viterbi energy is never higher than greedy's.
     batch = original.encoder.encode([[t.text for t in d] for d in docs])
@@ -201,20 +223,33 @@ def test_decoder_swapped_at_load_without_retraining(pos_nlp, tmp_path):
 
 
 def test_pipe_with_two_processes(ner_nlp, conll_dir):
-    texts = [" ".join(t.text for t in eg.reference) for eg in dataset_examples(
-        ner_nlp, "conll2003", "test", path=str(conll_dir), task="ner", limit=1000)]
+    texts = [
+        " ".join(t.text for t in eg.reference)
+        for eg in dataset_examples(
+            ner_nlp, "conll2003", "test", path=str(conll_dir), task="ner", limit=1000
+        )
+    ]
     assert len(texts) == 1000
     one = [[(e.start, e.end, e.label_) for e in d.ents] for d in ner_nlp.pipe(texts, batch_size=64)]
-    two = [[(e.start, e.end, e.label_) for e in d.ents]
-           for d in ner_nlp.pipe(texts, batch_size=64, n_process=2)]
+    two = [
+        [(e.start, e.end, e.label_) for e in d.ents]
+        for d in ner_nlp.pipe(texts, batch_size=64, n_process=2)
+    ]
     assert two == one
 
 
 CONFIG_DATA = {
     # config: (overrides pointing at real data or fixtures, expected task)
     "pos.cfg": ([], "tag"),
-    "ner.cfg": (["--paths.conll2003", "{shared}/conll2003", "--paths.word_vectors",
-                 "{shared}/embeddings/glove.6B.100d.PARTIAL_top2717.dataset_vocab.txt"], "ner"),
+    "ner.cfg": (
+        [
+            "--paths.conll2003",
+            "{shared}/conll2003",
+            "--paths.word_vectors",
+            "{shared}/embeddings/glove.6B.100d.PARTIAL_top2717.dataset_vocab.txt",
+        ],
+        "ner",
+    ),
     "morph.cfg": (["--paths.ud_ewt", "{shared}/ud_english_ewt"], "tag"),
     "ccg.cfg": (["--paths.ccgbank", "{root}/tests/fixtures/ccgbank"], "tag"),
 }
@@ -228,13 +263,26 @@ def test_spacy_train_cli_runs_every_shipped_config(config, shared_data, tmp_path
     overrides, task = CONFIG_DATA[config]
     out = tmp_path / "run"
     cmd = [
-        sys.executable, "-m", "spacy", "train", str(root / "configs" / config),
-        "--output", str(out), "--training.max_steps", "12", "--training.eval_frequency", "6",
-        "--corpora.train.limit", "150", "--corpora.dev.limit", "60",
-        "--components.infnet_tagger.energy.hidden_size", "16",
+        sys.executable,
+        "-m",
+        "spacy",
+        "train",
+        str(root / "configs" / config),
+        "--output",
+        str(out),
+        "--training.max_steps",
+        "12",
+        "--training.eval_frequency",
+        "6",
+        "--corpora.train.limit",
+        "150",
+        "--corpora.dev.limit",
+        "60",
+        "--components.infnet_tagger.energy.hidden_size",
+        "16",
         *(o.format(shared=shared_data, root=root) for o in overrides),
     ]
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=root)
+    res = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=600, cwd=root)
     assert res.returncode == 0, res.stdout + res.stderr
     assert (out / "model-best" / "infnet_tagger" / "model.safetensors").exists()
     nlp = spacy.load(out / "model-last")

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 import torch
 
@@ -41,7 +41,7 @@ class EncodedBatch:
         """[B] long: the number of real tokens per sentence."""
         return self.mask.sum(dim=1)
 
-    def to(self, device: torch.device | str) -> "EncodedBatch":
+    def to(self, device: torch.device | str) -> EncodedBatch:
         return EncodedBatch(
             self.word_ids.to(device), self.char_ids.to(device), self.mask.to(device)
         )
@@ -109,7 +109,7 @@ class TokenEncoder:
         min_freq: int = 1,
         extra_words: Iterable[str] = (),
         **options,
-    ) -> "TokenEncoder":
+    ) -> TokenEncoder:
         """Build the vocabularies from training sentences.
 
         Words occurring at least ``min_freq`` times (after normalisation) are kept, plus
@@ -173,7 +173,7 @@ class TokenEncoder:
         }
 
     @classmethod
-    def from_dict(cls, data: dict) -> "TokenEncoder":
+    def from_dict(cls, data: dict) -> TokenEncoder:
         """Inverse of :meth:`to_dict`. Raises KeyError naming a missing field."""
         for key in ("words", "chars"):
             if key not in data:

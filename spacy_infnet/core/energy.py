@@ -18,8 +18,8 @@ Stage 1 of training minimises the negative conditional log-likelihood
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Sequence
 
 import torch
 from torch import nn
@@ -51,8 +51,12 @@ class Potentials:
     def energy(self, y: torch.Tensor) -> torch.Tensor:
         """E(x, y) for one-hot or relaxed y [B, T, L] → [B]."""
         return crf_energy(
-            self.emissions, self.transitions, y, self.mask,
-            self.start_transitions, self.end_transitions,
+            self.emissions,
+            self.transitions,
+            y,
+            self.mask,
+            self.start_transitions,
+            self.end_transitions,
         )
 
     def tag_energy(self, tags: torch.Tensor) -> torch.Tensor:
@@ -63,15 +67,22 @@ class Potentials:
     def viterbi(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Exact argmin of the energy: (best_score [B], tags [B, T])."""
         return viterbi(
-            self.emissions, self.transitions, self.mask,
-            self.start_transitions, self.end_transitions,
+            self.emissions,
+            self.transitions,
+            self.mask,
+            self.start_transitions,
+            self.end_transitions,
         )
 
     def nll(self, tags: torch.Tensor) -> torch.Tensor:
         """Negative conditional log-likelihood of gold tags [B, T] → [B] (forward algorithm)."""
         return crf_nll(
-            self.emissions, self.transitions, tags, self.mask,
-            self.start_transitions, self.end_transitions,
+            self.emissions,
+            self.transitions,
+            tags,
+            self.mask,
+            self.start_transitions,
+            self.end_transitions,
         )
 
 

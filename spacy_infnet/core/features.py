@@ -35,7 +35,11 @@ class CharCNN(nn.Module):
     """
 
     def __init__(
-        self, n_chars: int, char_dim: int = 30, n_filters: int = 30, window: int = 3,
+        self,
+        n_chars: int,
+        char_dim: int = 30,
+        n_filters: int = 30,
+        window: int = 3,
         dropout: float = 0.5,
     ) -> None:
         super().__init__()

@@ -11,8 +11,9 @@ Weights are stored as safetensors and settings as JSON: nothing is ever unpickle
 # No `from __future__ import annotations`: spaCy validates factory and initialize signatures
 # with pydantic at runtime.
 import json
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 import srsly
 import torch
@@ -57,7 +58,11 @@ DEFAULT_CONFIG = {
     # Only the keys of the configured task are produced, so either weighting ranks models by
     # the task's metric (spaCy treats missing scores as 0).
     default_score_weights={
-        "ents_f": 0.5, "tag_acc": 0.5, "ents_p": 0.0, "ents_r": 0.0, "ents_per_type": None,
+        "ents_f": 0.5,
+        "tag_acc": 0.5,
+        "ents_p": 0.0,
+        "ents_r": 0.0,
+        "ents_per_type": None,
     },
 )
 def make_infnet_tagger(
@@ -72,8 +77,14 @@ def make_infnet_tagger(
 ) -> "InfnetTagger":
     """Create an :class:`InfnetTagger` (see the module docstring for the settings)."""
     return InfnetTagger(
-        nlp.vocab, name, task=task, scheme=scheme, constraints=constraints,
-        energy_config=energy, decoder=decoder, scorer=scorer,
+        nlp.vocab,
+        name,
+        task=task,
+        scheme=scheme,
+        constraints=constraints,
+        energy_config=energy,
+        decoder=decoder,
+        scorer=scorer,
     )
 
 
@@ -146,8 +157,9 @@ class InfnetTagger(TrainablePipe):
         biluo = eg.get_aligned_ner()
         if any(t in (None, "-", "") for t in biluo):
             return None
-        bioes = [("S" + t[1:]) if t[0] == "U" else ("E" + t[1:]) if t[0] == "L" else t
-                 for t in biluo]
+        bioes = [
+            ("S" + t[1:]) if t[0] == "U" else ("E" + t[1:]) if t[0] == "L" else t for t in biluo
+        ]
         return bioes if self.scheme == "bioes" else convert_scheme(bioes, "bioes", self.scheme)
 
     # -- set-up -------------------------------------------------------------------------------
@@ -160,7 +172,10 @@ class InfnetTagger(TrainablePipe):
         self._set_labels(labels)
         self.encoder = encoder
         self.energy = BLSTMCRFEnergy(
-            self.energy_config, self.labels, encoder.n_words, encoder.n_chars,
+            self.energy_config,
+            self.labels,
+            encoder.n_words,
+            encoder.n_chars,
             scheme=self.scheme if self.constraints else "none",
         ).to(self.device)
         self.model = PyTorchWrapper_v2(self.energy)
@@ -204,8 +219,11 @@ class InfnetTagger(TrainablePipe):
         extra = [probe.normalize(w) for w in pretrained.words] if pretrained else []
         encoder = TokenEncoder.from_corpus(
             ([t.text for t in eg.reference] for eg in examples),
-            min_freq=cfg.min_freq, extra_words=extra, lowercase=cfg.lowercase,
-            normalize_digits=cfg.normalize_digits, max_word_length=cfg.max_word_length,
+            min_freq=cfg.min_freq,
+            extra_words=extra,
+            lowercase=cfg.lowercase,
+            normalize_digits=cfg.normalize_digits,
+            max_word_length=cfg.max_word_length,
         )
         self._build(encoder, label_set)
         if pretrained is not None:
@@ -255,8 +273,10 @@ class InfnetTagger(TrainablePipe):
                     token.tag_ = tag
             else:
                 # tags_to_spans repairs invalid sequences instead of dropping the sentence.
-                spans = [Span(doc, s, e, label=lab) for s, e, lab in
-                         tags_to_spans(names, scheme=self.scheme)]
+                spans = [
+                    Span(doc, s, e, label=lab)
+                    for s, e, lab in tags_to_spans(names, scheme=self.scheme)
+                ]
                 doc.set_ents(spans, default="outside")
 
     # -- training -----------------------------------------------------------------------------

@@ -13,8 +13,9 @@ Config::
 from __future__ import annotations
 
 import random
+from collections.abc import Callable, Iterator
 from functools import lru_cache
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from spacy.language import Language
 from spacy.tokens import Doc, Span
@@ -106,8 +107,15 @@ def create_dataset_corpus(
 
     def read(nlp: Language) -> Iterator[Example]:
         yield from dataset_examples(
-            nlp, name, split, path=path, task=task, scheme=scheme, options=options,
-            limit=limit, shuffle=shuffle,
+            nlp,
+            name,
+            split,
+            path=path,
+            task=task,
+            scheme=scheme,
+            options=options,
+            limit=limit,
+            shuffle=shuffle,
         )
 
     return read

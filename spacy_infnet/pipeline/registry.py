@@ -41,10 +41,19 @@ def build_blstm_crf(
     The network itself is built at ``initialize`` once the labels and vocabularies are known.
     """
     return BLSTMCRFConfig(
-        word_dim=word_dim, hidden_size=hidden_size, n_layers=n_layers, char_cnn=char_cnn,
-        char_dim=char_dim, char_filters=char_filters, char_window=char_window, dropout=dropout,
-        fine_tune_embeddings=fine_tune_embeddings, word_dropout=word_dropout,
-        lowercase=lowercase, normalize_digits=normalize_digits, min_freq=min_freq,
+        word_dim=word_dim,
+        hidden_size=hidden_size,
+        n_layers=n_layers,
+        char_cnn=char_cnn,
+        char_dim=char_dim,
+        char_filters=char_filters,
+        char_window=char_window,
+        dropout=dropout,
+        fine_tune_embeddings=fine_tune_embeddings,
+        word_dropout=word_dropout,
+        lowercase=lowercase,
+        normalize_digits=normalize_digits,
+        min_freq=min_freq,
         max_word_length=max_word_length,
     )
 

@@ -3,7 +3,8 @@ scorer (tag accuracy), chosen by the component's ``task``."""
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from spacy.scorer import Scorer, get_ner_prf
 from spacy.training import Example
