@@ -572,3 +572,35 @@ def test_module_does_not_import_spacy():
             else:
                 continue
             assert not any(n.split(".")[0] in ("spacy", "thinc") for n in names), names
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_large_label_forward_matches_logsumexp_recursion(dtype, monkeypatch):
+    """From _MATMUL_FORWARD_MIN_LABELS labels on, the forward algorithm runs as a product in
+    probability space; it must agree with the log-space recursion (values and gradients), also
+    with −1e4 forbidden transitions, masks and float32."""
+    import spacy_infnet.core.crf as crf_module
+
+    g = torch.Generator().manual_seed(3)
+    B, T, L = 6, 9, crf_module._MATMUL_FORWARD_MIN_LABELS + 16
+    em = (3 * torch.randn(B, T, L, generator=g, dtype=torch.float64)).to(dtype)
+    tr = (2 * torch.randn(L, L, generator=g, dtype=torch.float64)).to(dtype)
+    tr[:, :10] = -1e4  # the first ten labels can only start a sequence
+    st = torch.randn(L, generator=g, dtype=torch.float64).to(dtype)
+    en = torch.randn(L, generator=g, dtype=torch.float64).to(dtype)
+    mask = torch.arange(T)[None] < torch.tensor([9, 1, 5, 0, 7, 2])[:, None]
+
+    def run():
+        params = [p.clone().requires_grad_(True) for p in (em, tr, st, en)]
+        lz = log_partition(params[0], params[1], mask, params[2], params[3])
+        grads = torch.autograd.grad(lz.sum(), params)
+        return lz, grads
+
+    fast, fast_grads = run()
+    monkeypatch.setattr(crf_module, "_MATMUL_FORWARD_MIN_LABELS", 10**9)
+    slow, slow_grads = run()
+    tol = {"rtol": 1e-5, "atol": 1e-4} if dtype == torch.float32 else {}
+    torch.testing.assert_close(fast, slow, **tol)
+    for a, b in zip(fast_grads, slow_grads):
+        assert torch.isfinite(a).all()
+        torch.testing.assert_close(a, b, **tol)

@@ -77,6 +77,10 @@ _MAX_BUFFER_ELEMS = 1 << 27
 # Work-buffer layout switch for Viterbi (measured on CPU: reducing over the
 # leading dimension wins for small label sets, over the last one for large).
 _SLAB_LAYOUT_MAX_LABELS = 128
+# From this many labels on, the forward algorithm runs as a matrix product in probability space
+# (O(B·L²) multiply-adds through BLAS, [B, L] autograd memory per step) instead of a logsumexp
+# over a [B, L, L] tensor per step.
+_MATMUL_FORWARD_MIN_LABELS = 64
 
 
 # --------------------------------------------------------------------------
@@ -320,9 +324,22 @@ def log_partition(
     if start_transitions is not None:
         alpha = alpha + start_transitions
     step_mask = None if mask is None else mask.unsqueeze(2)  # [B, T, 1]
-    for t in range(1, T):
-        nxt = torch.logsumexp(alpha.unsqueeze(1) + trans_t, dim=2) + emissions[:, t]
-        alpha = nxt if step_mask is None else torch.where(step_mask[:, t], nxt, alpha)
+    if transitions.shape[0] >= _MATMUL_FORWARD_MIN_LABELS:
+        # logsumexp_i(α(i) + W[i, j]) = m + w + log Σ_i exp(α(i) − m) · exp(W[i, j] − w),
+        # with m = max_i α(i) per row and w = max W; the floor keeps log finite for labels
+        # reachable only through forbidden (−1e4) transitions.
+        w_max = transitions.detach().max()
+        exp_trans = torch.exp(transitions - w_max)  # [L(i), L(j)]
+        tiny = torch.finfo(emissions.dtype).tiny
+        for t in range(1, T):
+            m = alpha.detach().amax(dim=1, keepdim=True)
+            prob = torch.matmul(torch.exp(alpha - m), exp_trans).clamp_min(tiny)
+            nxt = torch.log(prob) + m + w_max + emissions[:, t]
+            alpha = nxt if step_mask is None else torch.where(step_mask[:, t], nxt, alpha)
+    else:
+        for t in range(1, T):
+            nxt = torch.logsumexp(alpha.unsqueeze(1) + trans_t, dim=2) + emissions[:, t]
+            alpha = nxt if step_mask is None else torch.where(step_mask[:, t], nxt, alpha)
     if end_transitions is not None:
         alpha = alpha + end_transitions
     log_z = torch.logsumexp(alpha, dim=1)

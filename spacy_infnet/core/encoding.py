@@ -3,7 +3,7 @@
 The energy's feature network f(x, t) (Tu & Gimpel 2019, §2 and §2.1) reads two views of each
 token: a word index (looked up in a word-embedding table) and, for BLSTM-CRF+, the sequence of
 character indices fed to the character CNN.  :class:`TokenEncoder` owns both vocabularies, turns a
-batch of token lists into an :class:`EncodedBatch`, and serialises to plain JSON (no pickle).
+batch of token lists into an :class:`EncodedBatch`, and serialises to plain JSON.
 
 Index conventions: word index 0 = padding, 1 = unknown word; char index 0 = padding,
 1 = unknown character.

@@ -5,7 +5,7 @@ Gimpel 2019 §5); ``task = "tag"`` learns from and writes ``token.tag_`` (POS ta
 morphological tags).  Training (``spacy train``) minimises the energy's negative conditional
 log-likelihood (stage 1, §2); prediction runs the configured decoder (``@decoders``).
 
-Weights are stored as safetensors and settings as JSON: nothing is ever unpickled.
+Weights are stored as safetensors and settings as JSON, and only those formats are read back.
 """
 
 # No `from __future__ import annotations`: spaCy validates factory and initialize signatures
@@ -331,7 +331,7 @@ class InfnetTagger(TrainablePipe):
         self._require_model()
         self.model.finish_update(sgd)
 
-    # -- serialisation (JSON + safetensors; never pickle) -------------------------------------
+    # -- serialisation (JSON + safetensors only) ----------------------------------------------
     def _state(self) -> dict:
         self._require_model()
         return {
