@@ -11,6 +11,7 @@ Weights are stored as safetensors and settings as JSON, and only those formats a
 # No `from __future__ import annotations`: spaCy validates factory and initialize signatures
 # with pydantic at runtime.
 import json
+import os
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,17 @@ from .scorers import score_infnet
 TASKS = ("ner", "tag")
 WEIGHTS_FILE = "model.safetensors"
 CFG_FILE = "cfg.json"
+
+
+def _single_threaded_torch_after_fork() -> None:
+    # `nlp.pipe(n_process=k)` forks workers. A forked child cannot reuse the parent's OpenMP
+    # thread pool: torch's first parallel op there hangs forever. One intra-op thread per
+    # worker avoids the pool (and k workers already use the cores).
+    torch.set_num_threads(1)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_single_threaded_torch_after_fork)
 
 DEFAULT_CONFIG = {
     "task": "ner",
