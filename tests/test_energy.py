@@ -128,7 +128,7 @@ def test_pretrained_glove_rows_are_loaded(shared_data, tweets):
     energy = BLSTMCRFEnergy(
         BLSTMCRFConfig(word_dim=100, hidden_size=8), names, enc.n_words, enc.n_chars
     )
-    rows = torch.tensor([enc.word_index[w] for w in glove.words])
+    rows = torch.tensor([enc.word_index[enc.normalize(w)] for w in glove.words])
     energy.features.load_pretrained(rows, torch.from_numpy(glove.vectors))
     the = enc.word_index["the"]
     torch.testing.assert_close(energy.features.embed.weight[the], torch.from_numpy(glove["the"]))

@@ -113,7 +113,7 @@ class TokenEncoder:
         """Build the vocabularies from training sentences.
 
         Words occurring at least ``min_freq`` times (after normalisation) are kept, plus
-        ``extra_words`` (e.g. the vocabulary of pretrained vectors, already normalised).
+        ``extra_words`` (e.g. the vocabulary of pretrained vectors), normalised the same way.
         Every character of the corpus is kept.
         """
         enc = cls(**options)
@@ -124,7 +124,7 @@ class TokenEncoder:
                 word_counts[enc.normalize(tok)] += 1
                 char_counts.update(tok[: enc.max_word_length])
         enc.add_words(w for w, c in word_counts.most_common() if c >= min_freq)
-        enc.add_words(extra_words)
+        enc.add_words(enc.normalize(w) for w in extra_words)
         enc.add_chars(c for c, _ in char_counts.most_common())
         return enc
 

@@ -227,25 +227,22 @@ class InfnetTagger(TrainablePipe):
         label_set = labels_for_scheme(labels, self.scheme) if self.task == "ner" else list(labels)
         cfg = self.energy_config
         pretrained = load_word_vectors(vectors) if vectors else None
-        probe = TokenEncoder(lowercase=cfg.lowercase, normalize_digits=cfg.normalize_digits)
-        extra = [probe.normalize(w) for w in pretrained.words] if pretrained else []
         encoder = TokenEncoder.from_corpus(
             ([t.text for t in eg.reference] for eg in examples),
             min_freq=cfg.min_freq,
-            extra_words=extra,
+            extra_words=pretrained.words if pretrained else (),
             lowercase=cfg.lowercase,
             normalize_digits=cfg.normalize_digits,
             max_word_length=cfg.max_word_length,
         )
         self._build(encoder, label_set)
         if pretrained is not None:
-            rows, seen = [], set()
-            for i, w in enumerate(extra):
-                if w not in seen:
-                    seen.add(w)
-                    rows.append((encoder.word_index[w], i))
-            idx = torch.tensor([r for r, _ in rows], dtype=torch.long)
-            vec = torch.from_numpy(pretrained.vectors[[i for _, i in rows]])
+            # Word-embedding row -> first pretrained vector whose normalised form it is.
+            rows: dict[int, int] = {}
+            for i, w in enumerate(pretrained.words):
+                rows.setdefault(encoder.word_index[encoder.normalize(w)], i)
+            idx = torch.tensor(list(rows), dtype=torch.long)
+            vec = torch.from_numpy(pretrained.vectors[list(rows.values())])
             self.energy.features.load_pretrained(idx.to(self.device), vec)
         self.cfg["vectors"] = str(vectors) if vectors else None
 
