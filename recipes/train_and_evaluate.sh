@@ -15,13 +15,17 @@ start=$(date +%s)
 python -m spacy train "$config" --output "$out" "$@"
 python -m spacy_infnet convert "$dataset" "$out/test.spacy" "${path_args[@]}" --split test --task "$task"
 python -m spacy evaluate "$out/model-best" "$out/test.spacy" --output "$out/test.json"
-python - "$out/test.json" "$start" "$dataset" "$task" <<'PY'
+# The same pipeline's energy decoded exactly (Viterbi), for comparison with its own decoder.
+python -m spacy_infnet evaluate "$out/model-best" "$out/test.spacy" --decoder viterbi --output "$out/test_viterbi.json" > /dev/null
+python - "$out" "$start" "$dataset" "$task" <<'PY'
 import json, sys, time
-m, dataset, task = json.load(open(sys.argv[1])), sys.argv[3], sys.argv[4]
-if task == "ner":
-    metric = f"F1 {100 * m['ents_f']:.2f}  P {100 * m['ents_p']:.2f}  R {100 * m['ents_r']:.2f}"
-else:
-    metric = f"accuracy {100 * m['tag_acc']:.2f}%"
-print(f"{dataset} test {metric}  ({m['speed']:.0f} words/s decoding, spacy evaluate)")
+out, dataset, task = sys.argv[1], sys.argv[3], sys.argv[4]
+def metric(m):
+    if task == "ner":
+        return f"F1 {100 * m['ents_f']:.2f}  P {100 * m['ents_p']:.2f}  R {100 * m['ents_r']:.2f}"
+    return f"accuracy {100 * m['tag_acc']:.2f}%"
+m, v = json.load(open(f"{out}/test.json")), json.load(open(f"{out}/test_viterbi.json"))
+print(f"{dataset} test, configured decoder: {metric(m)}  ({m['speed']:.0f} words/s, spacy evaluate)")
+print(f"{dataset} test, Viterbi on the same energy: {metric(v)}  ({v['speed']:.0f} words/s)")
 print(f"wall time (train + evaluate): {time.time() - int(sys.argv[2]):.0f} s")
 PY

@@ -3,6 +3,8 @@
 Commands:
     convert NAME OUTPUT [--path P] [--split S] [--task ner|tag] [--option KEY=VALUE ...]
         Write one split of a dataset as a spaCy DocBin (``.spacy``), e.g. for ``spacy evaluate``.
+    evaluate PIPELINE DATA.spacy [--decoder viterbi|infnet] [--output JSON]
+        ``spacy evaluate`` with the decoder of the pipeline swapped at load (no retraining).
 """
 
 from __future__ import annotations
@@ -51,6 +53,31 @@ def convert(args: argparse.Namespace) -> int:
     return 0
 
 
+DECODERS = {
+    "viterbi": {"@decoders": "spacy_infnet.Viterbi.v1"},
+    "infnet": {"@decoders": "spacy_infnet.InferenceNetwork.v1"},
+}
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    import spacy
+    from spacy.training import Corpus
+
+    overrides = {}
+    if args.decoder:
+        overrides = {"components": {args.component: {"decoder": DECODERS[args.decoder]}}}
+    nlp = spacy.load(args.pipeline, config=overrides)
+    data = Path(args.data)
+    if not data.exists():
+        raise SystemExit(f"evaluate: {data} does not exist")
+    scores = nlp.evaluate(Corpus(data)(nlp))
+    text = json.dumps(scores, indent=2)
+    if args.output:
+        Path(args.output).write_text(text)
+    print(text)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m spacy_infnet",
@@ -73,6 +100,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="loader option KEY=VALUE (JSON values allowed); repeatable",
     )
     p.set_defaults(func=convert)
+    p = sub.add_parser("evaluate", help="score a pipeline on a DocBin, optionally another decoder")
+    p.add_argument("pipeline", help="trained pipeline directory")
+    p.add_argument("data", help=".spacy file (see convert)")
+    p.add_argument("--decoder", choices=sorted(DECODERS), default=None)
+    p.add_argument("--component", default="infnet_tagger")
+    p.add_argument("--output", default=None, help="write the scores as JSON")
+    p.set_defaults(func=evaluate)
     return parser
 
 

@@ -184,7 +184,7 @@ class _GreedyDecoder(Decoder):
 
     name = "greedy-test"
 
-    def decode(self, energy, batch):
+    def decode(self, energy, batch, infnet=None):
         pot = energy.potentials(batch)
         tags = pot.emissions.argmax(-1) * batch.mask
         return Decoded(tags=tags, energy=pot.tag_energy(tags))
@@ -274,6 +274,10 @@ CONFIG_DATA = {
 }
 
 
+# Configs whose pipeline trains both stages (energy, then inference network) in one run.
+TWO_STAGE_CONFIGS = {"pos.cfg", "ner.cfg"}
+
+
 @pytest.mark.parametrize("config", sorted(CONFIG_DATA))
 def test_spacy_train_cli_runs_every_shipped_config(config, shared_data, tmp_path):
     """`spacy train configs/X.cfg` reads its data through the registered reader and saves a
@@ -301,12 +305,21 @@ def test_spacy_train_cli_runs_every_shipped_config(config, shared_data, tmp_path
         "16",
         *(o.format(shared=shared_data, root=root) for o in overrides),
     ]
+    two_stage = config in TWO_STAGE_CONFIGS
+    if two_stage:  # stage 1 for one epoch (15 updates), then the inference network
+        cmd[cmd.index("12")] = "30"
+        cmd += ["--components.infnet_tagger.stages.energy_max_epochs", "1"]
     res = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=600, cwd=root)
     assert res.returncode == 0, res.stdout + res.stderr
     assert (out / "model-best" / "infnet_tagger" / "model.safetensors").exists()
     nlp = spacy.load(out / "model-last")
     tagger = nlp.get_pipe("infnet_tagger")
     assert tagger.task == task and len(tagger.labels) > 1
+    if two_stage:
+        assert "stage 2 begins" in res.stderr
+        assert tagger.stage == "infnet"
+        best = spacy.load(out / "model-best").get_pipe("infnet_tagger")
+        assert best.stage == "infnet"  # stage-2 checkpoints rank above stage-1 ones
     doc = nlp("Peter Blackburn visited Brussels on Monday .")
     if task == "tag":
         assert all(t.tag_ in tagger.labels for t in doc)

@@ -6,7 +6,9 @@ character indices fed to the character CNN.  :class:`TokenEncoder` owns both voc
 batch of token lists into an :class:`EncodedBatch`, and serialises to plain JSON.
 
 Index conventions: word index 0 = padding, 1 = unknown word; char index 0 = padding,
-1 = unknown character.
+1 = unknown character.  Each token also gets a case class (:func:`case_class`), a cheap
+capitalisation feature for inference networks that skip the character CNN (the word lookup is
+usually lowercased).
 """
 
 from __future__ import annotations
@@ -22,19 +24,39 @@ PAD, UNK = 0, 1
 _DIGITS = re.compile(r"\d")
 
 
+#: Case classes: 0 padding, 1 no cased letter, 2 lowercase, 3 Titlecase, 4 UPPERCASE, 5 mixed.
+N_CASE_CLASSES = 6
+
+
+def case_class(token: str) -> int:
+    """Capitalisation class of ``token`` (see :data:`N_CASE_CLASSES`)."""
+    if token.islower():
+        return 2
+    if token.isupper():
+        return 4
+    if token[:1].isupper() and (len(token) == 1 or not any(c.isupper() for c in token[1:])):
+        return 3
+    if any(c.isupper() for c in token):
+        return 5
+    return 1
+
+
 @dataclass
 class EncodedBatch:
     """A padded batch of sentences.
 
     Attributes:
         word_ids: [B, T] long, word indices (0 = padding).
-        char_ids: [B, T, C] long, character indices (0 = padding); C ≥ 1.
+        char_ids: [B, T, C] long, character indices (0 = padding); C ≥ 1.  All padding
+            (C = 1) when the batch was encoded with ``chars=False``.
         mask: [B, T] bool, True on real tokens, left-aligned.
+        case_ids: [B, T] long case classes (0 = padding), or None.
     """
 
     word_ids: torch.Tensor
     char_ids: torch.Tensor
     mask: torch.Tensor
+    case_ids: torch.Tensor | None = None
 
     @property
     def lengths(self) -> torch.Tensor:
@@ -43,7 +65,10 @@ class EncodedBatch:
 
     def to(self, device: torch.device | str) -> EncodedBatch:
         return EncodedBatch(
-            self.word_ids.to(device), self.char_ids.to(device), self.mask.to(device)
+            self.word_ids.to(device),
+            self.char_ids.to(device),
+            self.mask.to(device),
+            None if self.case_ids is None else self.case_ids.to(device),
         )
 
 
@@ -137,29 +162,51 @@ class TokenEncoder:
         return len(self.chars)
 
     # -- encoding ---------------------------------------------------------------------------
-    def encode(self, sentences: Sequence[Sequence[str]]) -> EncodedBatch:
-        """Encode a batch of token lists (empty sentences allowed) into padded tensors."""
+    def encode(self, sentences: Sequence[Sequence[str]], chars: bool = True) -> EncodedBatch:
+        """Encode a batch of token lists (empty sentences allowed) into padded tensors.
+
+        Each distinct token string is normalised and looked up once per batch.  With
+        ``chars=False`` the character indices are left empty ([B, T, 1] padding), for networks
+        without a character CNN.
+        """
         B = len(sentences)
-        T = max((len(s) for s in sentences), default=0)
-        T = max(T, 1)
-        C = max((min(len(t), self.max_word_length) for s in sentences for t in s), default=1)
-        C = max(C, 1)
-        word_ids = torch.zeros((B, T), dtype=torch.long)
-        char_ids = torch.zeros((B, T, C), dtype=torch.long)
-        mask = torch.zeros((B, T), dtype=torch.bool)
+        lengths = torch.tensor([len(s) for s in sentences], dtype=torch.long)
+        T = max(int(lengths.max()) if B else 0, 1)
+        mask = torch.arange(T).unsqueeze(0) < lengths.unsqueeze(1)
+        type_of: dict[str, int] = {}
+        flat: list[int] = []
+        for sent in sentences:
+            for tok in sent:
+                i = type_of.get(tok)
+                if i is None:
+                    i = type_of[tok] = len(type_of)
+                flat.append(i)
+        types = list(type_of)
+        idx = torch.tensor(flat, dtype=torch.long)
         wi, ci = self.word_index, self.char_index
-        for b, sent in enumerate(sentences):
-            n = len(sent)
-            if n == 0:
-                continue
-            word_ids[b, :n] = torch.tensor([wi.get(self.normalize(t), UNK) for t in sent])
-            mask[b, :n] = True
-            rows = [[ci.get(c, UNK) for c in t[: self.max_word_length]] for t in sent]
-            flat = [(t, j, idx) for t, row in enumerate(rows) for j, idx in enumerate(row)]
-            if flat:
-                pos = torch.tensor(flat, dtype=torch.long)
-                char_ids[b, pos[:, 0], pos[:, 1]] = pos[:, 2]
-        return EncodedBatch(word_ids, char_ids, mask)
+        type_words = torch.tensor([wi.get(self.normalize(t), UNK) for t in types], dtype=torch.long)
+        type_case = torch.tensor([case_class(t) for t in types], dtype=torch.long)
+        word_ids = torch.zeros((B, T), dtype=torch.long)
+        case_ids = torch.zeros((B, T), dtype=torch.long)
+        if flat:
+            word_ids[mask] = type_words[idx]
+            case_ids[mask] = type_case[idx]
+        C = 1
+        if chars and types:
+            C = max(1, max(min(len(t), self.max_word_length) for t in types))
+        char_ids = torch.zeros((B, T, C), dtype=torch.long)
+        if chars and flat:
+            type_chars = torch.zeros((len(types), C), dtype=torch.long)
+            cells = [
+                (k, j, ci.get(c, UNK))
+                for k, t in enumerate(types)
+                for j, c in enumerate(t[: self.max_word_length])
+            ]
+            if cells:
+                pos = torch.tensor(cells, dtype=torch.long)
+                type_chars[pos[:, 0], pos[:, 1]] = pos[:, 2]
+            char_ids[mask] = type_chars[idx]
+        return EncodedBatch(word_ids, char_ids, mask, case_ids)
 
     # -- serialisation ----------------------------------------------------------------------
     def to_dict(self) -> dict:

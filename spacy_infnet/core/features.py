@@ -55,13 +55,27 @@ class CharCNN(nn.Module):
     def forward(self, char_ids: torch.Tensor) -> torch.Tensor:
         B, T, C = char_ids.shape
         flat = char_ids.reshape(B * T, C)
-        x = self.dropout(self.embed(flat)).transpose(1, 2)  # [BT, D, C]
-        h = self.conv(x)  # [BT, F, C]
-        # Max pooling over real character positions only.
-        pad = (flat == 0).unsqueeze(1)
-        h = h.masked_fill(pad, float("-inf")).amax(dim=2)
-        h = torch.where(torch.isfinite(h), h, torch.zeros_like(h))  # all-padding rows → 0
-        return h.reshape(B, T, self.n_filters)
+        out = flat.new_zeros((B * T, self.n_filters), dtype=self.embed.weight.dtype)
+        # Only real tokens are convolved (all-padding rows give 0); outside training, each
+        # distinct character sequence once (tokens repeat a lot in a batch).
+        real = (flat != 0).any(dim=1)
+        rows = flat[real]
+        if rows.shape[0] == 0:
+            return out.reshape(B, T, self.n_filters)
+        rows = rows[:, : int((rows != 0).sum(dim=1).max())]
+        if self.training:
+            out[real] = self._encode(rows)
+        else:
+            types, inverse = torch.unique(rows, dim=0, return_inverse=True)
+            out[real] = self._encode(types)[inverse]
+        return out.reshape(B, T, self.n_filters)
+
+    def _encode(self, rows: torch.Tensor) -> torch.Tensor:
+        """[N, C] character ids of real tokens → [N, n_filters] (max over real positions)."""
+        x = self.dropout(self.embed(rows)).transpose(1, 2)  # [N, D, C]
+        h = self.conv(x)  # [N, F, C]
+        h = h.masked_fill((rows == 0).unsqueeze(1), float("-inf")).amax(dim=2)
+        return h
 
 
 class BLSTMFeatures(nn.Module):

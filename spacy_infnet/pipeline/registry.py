@@ -1,4 +1,5 @@
-"""spaCy registry functions: energy architectures (``@architectures``) and decoders (``@decoders``).
+"""spaCy registry functions: energy and inference-network architectures (``@architectures``),
+decoders (``@decoders``) and the two-stage training settings (``@misc``).
 
 ``@decoders`` is a registry of this package (entry-point group ``spacy_decoders``), created when
 the ``infnet_tagger`` factory is imported, which spaCy does before it resolves the component's
@@ -12,8 +13,10 @@ from __future__ import annotations
 
 from spacy.util import registry
 
-from ..core.decoders import Decoder, ViterbiDecoder
+from ..core.decoders import Decoder, InferenceNetworkDecoder, ViterbiDecoder
 from ..core.energy import BLSTMCRFConfig
+from ..core.infnets import InfnetConfig
+from ..training.stages import TwoStageSettings
 
 if not hasattr(registry, "decoders"):
     registry.create("decoders", entry_points=True)
@@ -62,3 +65,118 @@ def build_blstm_crf(
 def make_viterbi_decoder() -> Decoder:
     """Exact Viterbi decoding (§2)."""
     return ViterbiDecoder()
+
+
+@registry.decoders("spacy_infnet.InferenceNetwork.v1")
+def make_infnet_decoder(report_energy: bool = False) -> Decoder:
+    """Argmax of the trained inference network's output (§4); the energy is not run unless
+    ``report_energy`` (then E_Θ of the discrete and of the relaxed output are returned)."""
+    return InferenceNetworkDecoder(report_energy=report_energy)
+
+
+# Inference networks (§4.1).  ``word_dim`` is not a setting: Ψ's word embeddings are copied
+# from the trained energy's, so they take its size.
+
+
+@registry.architectures("spacy_infnet.CNNInferenceNetwork.v1")
+def build_cnn_infnet(
+    hidden_size: int = 100,
+    windows: list[int] = [1, 3],  # noqa: B006 (spaCy needs a literal default)
+    char_cnn: bool = False,
+    char_dim: int = 30,
+    char_filters: int = 30,
+    char_window: int = 3,
+    case_dim: int = 0,
+    dropout: float = 0.0,
+    fine_tune_embeddings: bool = True,
+) -> InfnetConfig:
+    """CNN inference network: H filters per window width 2n+1, e.g. [1, 3] or [1, 5] (§4.1)."""
+    return InfnetConfig(
+        architecture="cnn",
+        hidden_size=hidden_size,
+        windows=tuple(windows),
+        char_cnn=char_cnn,
+        char_dim=char_dim,
+        char_filters=char_filters,
+        char_window=char_window,
+        case_dim=case_dim,
+        dropout=dropout,
+        fine_tune_embeddings=fine_tune_embeddings,
+    )
+
+
+@registry.architectures("spacy_infnet.BLSTMInferenceNetwork.v1")
+def build_blstm_infnet(
+    hidden_size: int = 100,
+    n_layers: int = 1,
+    char_cnn: bool = False,
+    char_dim: int = 30,
+    char_filters: int = 30,
+    char_window: int = 3,
+    case_dim: int = 0,
+    dropout: float = 0.0,
+    fine_tune_embeddings: bool = True,
+) -> InfnetConfig:
+    """BLSTM tagger inference network, H units per direction, 1 or 2 layers (§4.1)."""
+    return InfnetConfig(
+        architecture="blstm",
+        hidden_size=hidden_size,
+        n_layers=n_layers,
+        char_cnn=char_cnn,
+        char_dim=char_dim,
+        char_filters=char_filters,
+        char_window=char_window,
+        case_dim=case_dim,
+        dropout=dropout,
+        fine_tune_embeddings=fine_tune_embeddings,
+    )
+
+
+@registry.architectures("spacy_infnet.Seq2SeqInferenceNetwork.v1")
+def build_seq2seq_infnet(
+    hidden_size: int = 100,
+    n_layers: int = 1,
+    label_dim: int = 50,
+    char_cnn: bool = False,
+    char_dim: int = 30,
+    char_filters: int = 30,
+    char_window: int = 3,
+    case_dim: int = 0,
+    dropout: float = 0.0,
+    fine_tune_embeddings: bool = True,
+) -> InfnetConfig:
+    """Seq2seq inference network with fixed position attention (§4.1, Goyal et al. 2018)."""
+    return InfnetConfig(
+        architecture="seq2seq",
+        hidden_size=hidden_size,
+        n_layers=n_layers,
+        label_dim=label_dim,
+        char_cnn=char_cnn,
+        char_dim=char_dim,
+        char_filters=char_filters,
+        char_window=char_window,
+        case_dim=case_dim,
+        dropout=dropout,
+        fine_tune_embeddings=fine_tune_embeddings,
+    )
+
+
+@registry.misc("spacy_infnet.TwoStage.v1")
+def make_two_stage(
+    objective: str = "energy",
+    token_weight: float = 1.0,
+    token_weight_decay: float = 0.0,
+    energy_max_epochs: float = 0,
+    energy_patience: int = 0,
+) -> TwoStageSettings:
+    """Two-stage training settings (see :class:`spacy_infnet.training.TwoStageSettings`).
+
+    ``objective = "local"`` trains a local baseline (token cross entropy only).
+    """
+    return TwoStageSettings(
+        objective=objective,
+        token_weight=token_weight,
+        token_weight_decay=token_weight_decay,
+        energy_max_epochs=energy_max_epochs,
+        energy_patience=energy_patience,
+    )

@@ -17,6 +17,7 @@ import torch
 
 from ..encoding import EncodedBatch
 from ..energy import BLSTMCRFEnergy
+from ..infnets import InferenceNetwork
 
 
 @dataclass
@@ -25,27 +26,42 @@ class Decoded:
 
     Attributes:
         tags: [B, T] long, predicted label indices (0 on padding).
-        energy: [B] float, E_Θ(x, ŷ) of the discrete output.
-        extra: method-specific tensors (e.g. the relaxed output's energy).
+        energy: [B] float, E_Θ(x, ŷ) of the discrete output, or None when the decoder was
+            asked not to run the energy (an inference network at prediction time).
+        extra: method-specific tensors (e.g. "relaxed_energy" [B], the energy of A_Ψ(x)).
     """
 
     tags: torch.Tensor
-    energy: torch.Tensor
+    energy: torch.Tensor | None
     extra: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 class Decoder(ABC):
-    """Base class: ``decode(energy, batch) -> Decoded``.
+    """Base class: ``decode(energy, batch, infnet=None) -> Decoded``.
 
-    Decoders never modify the energy's parameters.
+    Decoders never modify the parameters of the energy or of the inference network.
     """
 
     #: short name used by the CLI and benchmarks ("viterbi", "gd", "infnet", ...).
     name: str = "decoder"
+    #: whether :meth:`decode` needs a trained inference network.
+    needs_infnet: bool = False
+    #: whether :meth:`decode` runs the energy's feature network (callers may then skip
+    #: encoding inputs only the energy reads, such as characters).
+    uses_energy: bool = True
 
     @abstractmethod
-    def decode(self, energy: BLSTMCRFEnergy, batch: EncodedBatch) -> Decoded:
-        """Decode ``batch`` under ``energy``; returns :class:`Decoded`."""
+    def decode(
+        self,
+        energy: BLSTMCRFEnergy,
+        batch: EncodedBatch,
+        infnet: InferenceNetwork | None = None,
+    ) -> Decoded:
+        """Decode ``batch`` under ``energy``; returns :class:`Decoded`.
+
+        Raises:
+            ValueError: the decoder needs an inference network and ``infnet`` is None.
+        """
 
     def config(self) -> dict:
         """JSON-serialisable settings (for model cards and benchmark output)."""

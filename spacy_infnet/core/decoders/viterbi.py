@@ -11,6 +11,7 @@ import torch
 
 from ..encoding import EncodedBatch
 from ..energy import BLSTMCRFEnergy
+from ..infnets import InferenceNetwork
 from .base import Decoded, Decoder
 
 
@@ -20,6 +21,11 @@ class ViterbiDecoder(Decoder):
     name = "viterbi"
 
     @torch.no_grad()
-    def decode(self, energy: BLSTMCRFEnergy, batch: EncodedBatch) -> Decoded:
+    def decode(
+        self,
+        energy: BLSTMCRFEnergy,
+        batch: EncodedBatch,
+        infnet: InferenceNetwork | None = None,
+    ) -> Decoded:
         best_score, tags = energy.potentials(batch).viterbi()
         return Decoded(tags=tags, energy=-best_score)

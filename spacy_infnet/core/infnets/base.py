@@ -1,0 +1,215 @@
+"""Inference networks A_Ψ(x) (Tu & Gimpel 2019, §4; Tu & Gimpel 2018).
+
+An inference network maps an input sentence x to per-position label distributions
+
+    A_Ψ(x) ∈ [B, T, L],   A_Ψ(x)_t = softmax(logits_t),
+
+trained with the energy Θ frozen to minimise (§4)
+
+    E_Θ(x, A_Ψ(x)) + λ · ℓ_token(y*, A_Ψ(x)),
+
+where ℓ_token is the token-level cross entropy against the gold labels.  A *local baseline*
+is the same architecture trained with ℓ_token only.  At test time the prediction is the
+per-position argmax of A_Ψ(x) (the "discretized output").
+
+Every architecture reads the same inputs as the energy (word indices and, for the "+"
+variants of §2.1, characters) through :class:`InputEmbedding`, and returns logits [B, T, L];
+positions where ``mask`` is False are padding and their values are meaningless.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from ..encoding import N_CASE_CLASSES, EncodedBatch
+from ..features import CharCNN
+
+ARCHITECTURES = ("cnn", "blstm", "seq2seq")
+
+
+@dataclass(frozen=True)
+class InfnetConfig:
+    """Settings of an inference network (§4.1, §2.1).
+
+    Attributes:
+        architecture: "cnn", "blstm" or "seq2seq".
+        hidden_size: H, filters per feature map (CNN) or LSTM units per direction.
+        windows: CNN window widths 2n+1, one feature map per width; (1, 3) is the paper's
+            n ∈ {0, 1} ({1,3}-gram), (1, 5) is n ∈ {0, 2}.
+        n_layers: stacked BLSTM layers (BLSTM tagger, seq2seq encoder).
+        label_dim: size of the label embedding fed to the seq2seq decoder.
+        word_dim: word embedding size (must match the energy's to copy its embeddings).
+        char_cnn, char_dim, char_filters, char_window: character CNN ("+", §2.1).
+        case_dim: size of a case-class embedding (lowercase / Titlecase / UPPERCASE / ...)
+            concatenated to the word embedding; 0 disables it.  A cheap stand-in for the
+            character CNN's capitalisation signal when speed matters.
+        dropout: dropout on the input representation and the last hidden layer ("+").
+        fine_tune_embeddings: whether word embeddings are updated during distillation.
+    """
+
+    architecture: str = "cnn"
+    hidden_size: int = 100
+    windows: tuple[int, ...] = (1, 3)
+    n_layers: int = 1
+    label_dim: int = 50
+    word_dim: int = 100
+    char_cnn: bool = False
+    char_dim: int = 30
+    char_filters: int = 30
+    char_window: int = 3
+    case_dim: int = 0
+    dropout: float = 0.0
+    fine_tune_embeddings: bool = True
+
+    def __post_init__(self) -> None:
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(
+                f"unknown inference network architecture {self.architecture!r}; "
+                f"expected one of {ARCHITECTURES}"
+            )
+        object.__setattr__(self, "windows", tuple(int(w) for w in self.windows))
+        if self.architecture == "cnn" and (
+            not self.windows or any(w < 1 or w % 2 == 0 for w in self.windows)
+        ):
+            raise ValueError(
+                f"CNN windows must be odd positive widths 2n+1 (e.g. [1, 3]), got {self.windows}"
+            )
+        if self.hidden_size < 1 or self.n_layers < 1:
+            raise ValueError(
+                f"hidden_size and n_layers must be ≥ 1, got {self.hidden_size}, {self.n_layers}"
+            )
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["windows"] = list(self.windows)
+        return d
+
+
+class InputEmbedding(nn.Module):
+    """Word embeddings, optionally concatenated with a character CNN (§2.1) and a case-class
+    embedding, then dropout.
+
+    Shapes: ``forward(batch) -> [B, T, output_size]``; padding positions are zero vectors
+    (before dropout), so zero-padded convolutions see padding exactly as sentence ends.
+    """
+
+    def __init__(self, config: InfnetConfig, n_words: int, n_chars: int) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(n_words, config.word_dim, padding_idx=0)
+        bound = math.sqrt(3.0 / config.word_dim)
+        nn.init.uniform_(self.embed.weight, -bound, bound)
+        with torch.no_grad():
+            self.embed.weight[0].zero_()
+        self.embed.weight.requires_grad_(config.fine_tune_embeddings)
+        use_chars = config.char_cnn and n_chars > 0
+        self.char_cnn = (
+            CharCNN(
+                n_chars, config.char_dim, config.char_filters, config.char_window, config.dropout
+            )
+            if use_chars
+            else None
+        )
+        self.case_embed = (
+            nn.Embedding(N_CASE_CLASSES, config.case_dim, padding_idx=0)
+            if config.case_dim > 0
+            else None
+        )
+        self.dropout = nn.Dropout(config.dropout)
+        self.output_size = (
+            config.word_dim + (config.char_filters if use_chars else 0) + config.case_dim
+        )
+
+    def forward(self, batch: EncodedBatch) -> torch.Tensor:
+        x = self.embed(batch.word_ids)
+        if self.char_cnn is not None:
+            x = torch.cat([x, self.char_cnn(batch.char_ids)], dim=-1)
+        if self.case_embed is not None:
+            if batch.case_ids is None:
+                raise ValueError("this inference network reads case classes: encode with case_ids")
+            x = torch.cat([x, self.case_embed(batch.case_ids)], dim=-1)
+        x = x * batch.mask.unsqueeze(-1).to(x.dtype)
+        return self.dropout(x)
+
+
+class InferenceNetwork(nn.Module):
+    """Base class of A_Ψ: ``forward(batch) -> logits [B, T, L]``.
+
+    Subclasses implement :meth:`logits`.  Helpers give the relaxed output (softmax) and the
+    discretized output (argmax), both with padding handled.
+    """
+
+    def __init__(self, config: InfnetConfig, n_labels: int, n_words: int, n_chars: int) -> None:
+        super().__init__()
+        self.config = config
+        self.n_labels = n_labels
+        self.inputs = InputEmbedding(config, n_words, n_chars)
+
+    def logits(self, batch: EncodedBatch) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def forward(self, batch: EncodedBatch) -> torch.Tensor:
+        return self.logits(batch)
+
+    def load_word_embeddings(self, weight: torch.Tensor) -> None:
+        """Copy a word-embedding table [n_words, word_dim] (e.g. the energy's) into Ψ.
+
+        Raises:
+            ValueError: the table's shape differs from this network's embedding.
+        """
+        own = self.inputs.embed.weight
+        if tuple(weight.shape) != tuple(own.shape):
+            raise ValueError(
+                f"cannot copy word embeddings of shape {tuple(weight.shape)} into an inference "
+                f"network embedding of shape {tuple(own.shape)}: set word_dim to "
+                f"{weight.shape[1]}"
+            )
+        with torch.no_grad():
+            own.copy_(weight.to(own))
+
+    @staticmethod
+    def relaxed(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """A_Ψ(x) = softmax(logits) [B, T, L], zero at padding positions."""
+        return torch.softmax(logits, dim=-1) * mask.unsqueeze(-1).to(logits.dtype)
+
+    @staticmethod
+    def discretize(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Per-position argmax [B, T] long (0 at padding): the "discretized output"."""
+        return logits.argmax(dim=-1).masked_fill(~mask, 0)
+
+
+def token_cross_entropy(
+    logits: torch.Tensor, tags: torch.Tensor, mask: torch.Tensor
+) -> torch.Tensor:
+    """ℓ_token: per-sentence sum of token cross entropies −log A_Ψ(x)_{t, y*_t}.
+
+    Args:
+        logits: [B, T, L].
+        tags: [B, T] long gold labels (padding ignored).
+        mask: [B, T] bool.
+
+    Returns:
+        [B] nats per sentence.
+    """
+    logp = torch.log_softmax(logits, dim=-1)
+    nll = -logp.gather(-1, tags.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+    return (nll * mask.to(nll.dtype)).sum(dim=1)
+
+
+def build_infnet(
+    config: InfnetConfig, n_labels: int, n_words: int, n_chars: int
+) -> InferenceNetwork:
+    """Instantiate the architecture named by ``config.architecture``."""
+    from .blstm import BLSTMInferenceNetwork
+    from .cnn import CNNInferenceNetwork
+    from .seq2seq import Seq2SeqInferenceNetwork
+
+    cls = {
+        "cnn": CNNInferenceNetwork,
+        "blstm": BLSTMInferenceNetwork,
+        "seq2seq": Seq2SeqInferenceNetwork,
+    }[config.architecture]
+    return cls(config, n_labels, n_words, n_chars)

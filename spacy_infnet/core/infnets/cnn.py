@@ -1,0 +1,37 @@
+"""CNN inference network (Tu & Gimpel 2019, §4.1).
+
+For each window half-width n ∈ N, a feature map of H filters reads the window centred on the
+word, x_{t−n} … x_{t+n} (zero vectors beyond the sentence), with no pooling over positions:
+
+    h_t = ⊕_{n ∈ N} g(W_n [x_{t−n}; …; x_{t+n}] + b_n),     A_Ψ(x)_t = softmax(U h_t + c),
+
+⊕ being concatenation and g = tanh.  The paper's two settings are N = {0, 1} ({1,3}-gram,
+``windows = (1, 3)``) and N = {0, 2} ({1,5}-gram, ``windows = (1, 5)``).  Every position is
+computed independently, so the network is fully parallel over the sentence.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..encoding import EncodedBatch
+from .base import InferenceNetwork, InfnetConfig
+
+
+class CNNInferenceNetwork(InferenceNetwork):
+    """Window CNN tagger.  Shapes: ``logits(batch) -> [B, T, n_labels]``."""
+
+    def __init__(self, config: InfnetConfig, n_labels: int, n_words: int, n_chars: int) -> None:
+        super().__init__(config, n_labels, n_words, n_chars)
+        d = self.inputs.output_size
+        self.convs = nn.ModuleList(
+            nn.Conv1d(d, config.hidden_size, kernel_size=w, padding=w // 2) for w in config.windows
+        )
+        self.hidden_dropout = nn.Dropout(config.dropout)
+        self.output = nn.Linear(config.hidden_size * len(config.windows), n_labels)
+
+    def logits(self, batch: EncodedBatch) -> torch.Tensor:
+        x = self.inputs(batch).transpose(1, 2)  # [B, D, T]
+        h = torch.cat([torch.tanh(conv(x)) for conv in self.convs], dim=1).transpose(1, 2)
+        return self.output(self.hidden_dropout(h))
