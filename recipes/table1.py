@@ -96,7 +96,7 @@ def main(argv=None) -> int:
     ap.add_argument("--task", choices=sorted(TASKS), required=True)
     ap.add_argument("--out", type=Path, required=True, help="directory for the trained runs")
     ap.add_argument("--energy", type=Path, help="trained pipeline whose energy is reused")
-    ap.add_argument("--data", help="dataset path (CoNLL-2003 directory for --task ner)")
+    ap.add_argument("--data", help="CoNLL-2003 directory (--task ner; POS data is embedded)")
     ap.add_argument("--vectors", help="pretrained word vectors for the energy (stage 1)")
     ap.add_argument("--epochs", type=int, default=10, help="stage-2 epochs per variant")
     ap.add_argument("--hidden", type=int, default=100, help="inference network hidden size H")
@@ -107,8 +107,8 @@ def main(argv=None) -> int:
 
     cfg_path, _, _, _, metric_label = TASKS[args.task]
     base = load_config(ROOT / cfg_path, interpolate=False)
-    if args.data:
-        base["paths"]["conll2003" if args.task == "ner" else "data"] = args.data
+    if args.data and args.task == "ner":
+        base["paths"]["conll2003"] = args.data
     if args.vectors:
         base["paths"]["word_vectors"] = args.vectors
     data_path = (
@@ -129,7 +129,6 @@ def main(argv=None) -> int:
                 train(variant_config(base, arch, objective, energy, args.epochs, args.hidden), run)
                 wall[run.name] = time.perf_counter() - start
             rows.append((arch, objective, run / "model-best"))
-    torch.set_num_threads(max(torch.get_num_threads(), 1))
     results = {
         "task": args.task,
         "metric": metric_label,

@@ -168,13 +168,16 @@ class BLSTMCRFEnergy(nn.Module):
 
     def potentials(self, batch: EncodedBatch) -> Potentials:
         """Run the feature network and return the CRF potentials of ``batch``."""
-        feats = self.features(batch)
+        return self.potentials_from_emissions(self.emission(self.features(batch)), batch.mask)
+
+    def potentials_from_emissions(self, emissions: torch.Tensor, mask: torch.Tensor) -> Potentials:
+        """Potentials from already computed emissions [B, T, L] (e.g. cached) and mask [B, T]."""
         return Potentials(
-            emissions=self.emission(feats),
+            emissions=emissions,
             transitions=self.transitions + self.transition_penalty,
             start_transitions=self.start_transitions + self.start_penalty,
             end_transitions=self.end_transitions + self.end_penalty,
-            mask=batch.mask,
+            mask=mask,
         )
 
     def forward(self, batch: EncodedBatch, y: torch.Tensor) -> torch.Tensor:

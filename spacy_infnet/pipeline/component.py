@@ -517,14 +517,7 @@ class InfnetTagger(TrainablePipe):
             em = torch.zeros(B, T, len(self.labels), device=self.device)
             for b, k in enumerate(keys):
                 em[b, : len(k)] = self._emission_cache[k]
-            e = self.energy
-            return Potentials(
-                emissions=em,
-                transitions=e.transitions + e.transition_penalty,
-                start_transitions=e.start_transitions + e.start_penalty,
-                end_transitions=e.end_transitions + e.end_penalty,
-                mask=batch.mask,
-            )
+            return self.energy.potentials_from_emissions(em, batch.mask)
 
     def finish_update(self, sgd: Optimizer) -> None:
         """Apply spaCy's optimizer (``[training.optimizer]``) to the accumulated gradients."""
