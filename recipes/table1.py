@@ -42,17 +42,44 @@ ARCHS = {
     "blstm": {"@architectures": "spacy_infnet.BLSTMInferenceNetwork.v1", "n_layers": 1},
     "seq2seq": {"@architectures": "spacy_infnet.Seq2SeqInferenceNetwork.v1", "n_layers": 1},
 }
-LABELS = {"cnn13": "CNN {1,3}", "cnn15": "CNN {1,5}", "blstm": "BLSTM", "seq2seq": "seq2seq"}
+# "blstm_e": a BLSTM of the energy's own shape (char CNN, no case embedding) that starts from
+# the energy's feature network and emission layer (stages.infnet_init = "energy").
+ENERGY_SHAPED = ("hidden_size", "n_layers", "char_cnn", "char_dim", "char_filters", "char_window")
+LABELS = {
+    "cnn13": "CNN {1,3}",
+    "cnn15": "CNN {1,5}",
+    "blstm": "BLSTM",
+    "seq2seq": "seq2seq",
+    "blstm_e": "BLSTM, energy-initialised",
+}
 VITERBI = {"@decoders": "spacy_infnet.Viterbi.v1"}
 
 
-def variant_config(base, arch: str, objective: str, energy: Path, epochs: int, hidden: int):
+def variant_config(base, arch: str, objective: str, energy: Path, args) -> dict:
+    """The shipped config, changed into one Table 1 row (stage 2 only, on ``energy``)."""
+    epochs, hidden = args.epochs, args.hidden
     config = base.copy()
     comp = config["components"]["infnet_tagger"]
-    comp["infnet"] = {**ARCHS[arch], **COMMON, "hidden_size": hidden}
+    if arch == "blstm_e":
+        trained = load_config(Path(energy) / "config.cfg", interpolate=False)
+        shape = trained["components"]["infnet_tagger"]["energy"]
+        comp["infnet"] = {
+            **ARCHS["blstm"],
+            **COMMON,
+            **{k: shape[k] for k in ENERGY_SHAPED},
+            "case_dim": 0,
+        }
+        comp["stages"]["infnet_init"] = "energy"
+    else:
+        comp["infnet"] = {**ARCHS[arch], **COMMON, "hidden_size": hidden}
     comp["stages"]["objective"] = objective
     config["paths"]["energy_source"] = str(energy)
+    if args.constraint_penalty is not None:
+        value = None if args.constraint_penalty == "hard" else float(args.constraint_penalty)
+        comp["stages"]["constraint_penalty"] = value
     config["training"]["max_epochs"] = epochs
+    config["training"]["batcher"]["size"] = args.train_batch
+    config["training"]["eval_frequency"] = args.eval_frequency
     return config
 
 
@@ -100,7 +127,20 @@ def main(argv=None) -> int:
     ap.add_argument("--vectors", help="pretrained word vectors for the energy (stage 1)")
     ap.add_argument("--epochs", type=int, default=10, help="stage-2 epochs per variant")
     ap.add_argument("--hidden", type=int, default=100, help="inference network hidden size H")
-    ap.add_argument("--archs", default="cnn13,cnn15,blstm,seq2seq")
+    ap.add_argument("--archs", default="cnn13,cnn15,blstm,seq2seq,blstm_e")
+    ap.add_argument("--objectives", default="local,energy", help="local and/or energy")
+    ap.add_argument("--train-batch", type=int, default=32, help="training batch (sentences)")
+    ap.add_argument("--eval-frequency", type=int, default=400, help="updates between dev scores")
+    ap.add_argument(
+        "--constraint-penalty",
+        help="stages.constraint_penalty for every row: a number, or 'hard' for the energy's -1e4 "
+        "(default: the config's)",
+    )
+    ap.add_argument(
+        "--train-only",
+        action="store_true",
+        help="train the missing runs and stop (run several in parallel, then once without it)",
+    )
     ap.add_argument("--batch-size", type=int, default=256, help="nlp.pipe batch size (speed)")
     ap.add_argument("--results", type=Path, default=ROOT / "results")
     args = ap.parse_args(argv)
@@ -122,19 +162,27 @@ def main(argv=None) -> int:
         wall["energy (both stages, config as shipped)"] = time.perf_counter() - start
     rows = []
     for arch in args.archs.split(","):
-        for objective in ("local", "energy"):
+        for objective in args.objectives.split(","):
             run = args.out / f"{arch}_{objective}"
             if not (run / "model-best").exists():
                 start = time.perf_counter()
-                train(variant_config(base, arch, objective, energy, args.epochs, args.hidden), run)
-                wall[run.name] = time.perf_counter() - start
+                train(variant_config(base, arch, objective, energy, args), run)
+                seconds = time.perf_counter() - start
+                (run / "train_seconds.json").write_text(json.dumps({"seconds": seconds}))
+            if (run / "train_seconds.json").exists():
+                wall[run.name] = json.loads((run / "train_seconds.json").read_text())["seconds"]
             rows.append((arch, objective, run / "model-best"))
+    if args.train_only:
+        return 0
     results = {
         "task": args.task,
         "metric": metric_label,
         "energy": str(energy),
         "stage2_epochs": args.epochs,
         "hidden_size": args.hidden,
+        "train_batch": args.train_batch,
+        "eval_frequency": args.eval_frequency,
+        "constraint_penalty": args.constraint_penalty or "config default",
         "batch_size": args.batch_size,
         "environment": {
             "device": "cpu",
@@ -166,7 +214,9 @@ def markdown(results: dict) -> str:
     caption = (
         f"Table 1 layout, {results['task']} ({results['metric']}), one energy "
         f"({results['energy']}); inference networks H = {results['hidden_size']}, "
-        f"{results['stage2_epochs']} stage-2 epochs; speed: nlp.pipe on the test sentences, "
+        f"{results['stage2_epochs']} stage-2 epochs, batches of {results['train_batch']} "
+        f"sentences, dev score every {results['eval_frequency']} updates, constraint penalty "
+        f"{results['constraint_penalty']}; speed: nlp.pipe on the test sentences, "
         f"batch size {results['batch_size']}, CPU, {results['environment']['torch_threads']} "
         "torch threads, median of 3."
     )

@@ -146,6 +146,79 @@ def test_local_loss_ignores_the_energy(tweets, encoder):
     assert math.isnan(parts["energy"])
 
 
+BIOES = ["O", "B-PER", "I-PER", "E-PER", "S-PER", "B-LOC", "I-LOC", "E-LOC", "S-LOC"]
+
+
+def _bioes_energy(encoder):
+    torch.manual_seed(0)
+    energy = BLSTMCRFEnergy(
+        BLSTMCRFConfig(word_dim=16, hidden_size=16, char_filters=8),
+        BIOES,
+        encoder.n_words,
+        encoder.n_chars,
+        scheme="bioes",
+    ).eval()
+    with torch.no_grad():
+        energy.transitions.normal_(0, 1.0)
+    return energy
+
+
+def test_constraint_penalty_prices_only_forbidden_bigrams(tweets, encoder):
+    """c replaces the hard −1e4 on exactly the forbidden entries; valid label sequences keep
+    their energy, invalid ones pay c per forbidden bigram (and first/last label)."""
+    energy = _bioes_energy(encoder)
+    batch = encoder.encode([tweets[0][0][:4]])
+    with torch.no_grad():
+        hard = energy.potentials(batch)
+        soft = energy.potentials(batch, constraint_penalty=2.5)
+        free = energy.potentials(batch, constraint_penalty=0.0)
+    forbidden = hard.transitions - energy.transitions < -1.0
+    assert forbidden.any() and (~forbidden).any()
+    torch.testing.assert_close(free.transitions, energy.transitions.detach())
+    torch.testing.assert_close(
+        soft.transitions, energy.transitions.detach() - 2.5 * forbidden.float()
+    )
+    i = {t: k for k, t in enumerate(BIOES)}
+
+    def onehot(seq):
+        return torch.nn.functional.one_hot(torch.tensor([[i[t] for t in seq]]), len(BIOES)).float()
+
+    valid = onehot(["B-PER", "E-PER", "O", "S-LOC"])
+    torch.testing.assert_close(hard.energy(valid), soft.energy(valid))
+    # I-PER first (forbidden start), then I-PER → B-LOC and B-LOC → O (forbidden bigrams)
+    invalid = onehot(["I-PER", "B-LOC", "O", "O"])
+    torch.testing.assert_close(soft.energy(invalid) - free.energy(invalid), torch.tensor([7.5]))
+    with pytest.raises(ValueError, match="constraint_penalty"):
+        energy.potentials(batch, constraint_penalty=-1.0)
+
+
+def test_blstm_infnet_starts_from_the_energy_network(tweets, encoder):
+    """infnet_init = "energy": A_Ψ(x) = softmax(emissions of the energy), exactly."""
+    energy = _bioes_energy(encoder)
+    cfg = InfnetConfig(
+        "blstm", hidden_size=16, word_dim=16, char_cnn=True, char_filters=8, case_dim=0
+    )
+    net = build_infnet(cfg, len(BIOES), encoder.n_words, encoder.n_chars).eval()
+    net.load_energy_network(energy)
+    batch = encoder.encode(tweets[0][:5])
+    with torch.no_grad():
+        torch.testing.assert_close(net(batch), energy.potentials(batch).emissions)
+    wrong = [
+        InfnetConfig(
+            "blstm", hidden_size=8, word_dim=16, char_cnn=True, char_filters=8, case_dim=0
+        ),
+        InfnetConfig("blstm", hidden_size=16, word_dim=16, char_cnn=False, case_dim=0),
+        InfnetConfig(
+            "blstm", hidden_size=16, word_dim=16, char_cnn=True, char_filters=8, case_dim=4
+        ),
+        InfnetConfig("cnn", hidden_size=16, word_dim=16, case_dim=0),
+    ]
+    for cfg in wrong:
+        other = build_infnet(cfg, len(BIOES), encoder.n_words, encoder.n_chars)
+        with pytest.raises(ValueError, match="infnet_init"):
+            other.load_energy_network(energy)
+
+
 def test_stage_tracker_patience_epochs_and_best_state():
     s = TwoStageSettings(
         energy_patience=3, energy_max_epochs=10, token_weight=2.0, token_weight_decay=0.5
@@ -177,6 +250,10 @@ def test_settings_reject_bad_values():
         TwoStageSettings(objective="both")
     with pytest.raises(ValueError, match="token_weight"):
         TwoStageSettings(token_weight=-1)
+    with pytest.raises(ValueError, match="constraint_penalty"):
+        TwoStageSettings(constraint_penalty=-1.0)
+    with pytest.raises(ValueError, match="infnet_init"):
+        TwoStageSettings(infnet_init="feature_network")
     with pytest.raises(ValueError, match="windows"):
         InfnetConfig("cnn", windows=(2,))
     with pytest.raises(ValueError, match="architecture"):

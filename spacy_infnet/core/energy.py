@@ -166,17 +166,52 @@ class BLSTMCRFEnergy(nn.Module):
     def n_labels(self) -> int:
         return len(self.labels)
 
-    def potentials(self, batch: EncodedBatch) -> Potentials:
-        """Run the feature network and return the CRF potentials of ``batch``."""
-        return self.potentials_from_emissions(self.emission(self.features(batch)), batch.mask)
+    def potentials(
+        self, batch: EncodedBatch, constraint_penalty: float | None = None
+    ) -> Potentials:
+        """Run the feature network and return the CRF potentials of ``batch``.
 
-    def potentials_from_emissions(self, emissions: torch.Tensor, mask: torch.Tensor) -> Potentials:
-        """Potentials from already computed emissions [B, T, L] (e.g. cached) and mask [B, T]."""
+        ``constraint_penalty`` as in :meth:`potentials_from_emissions`.
+        """
+        return self.potentials_from_emissions(
+            self.emission(self.features(batch)), batch.mask, constraint_penalty
+        )
+
+    def potentials_from_emissions(
+        self,
+        emissions: torch.Tensor,
+        mask: torch.Tensor,
+        constraint_penalty: float | None = None,
+    ) -> Potentials:
+        """Potentials from already computed emissions [B, T, L] (e.g. cached) and mask [B, T].
+
+        Args:
+            emissions: [B, T, L] unary potentials.
+            mask: [B, T] bool.
+            constraint_penalty: None keeps the scheme's hard constraints (a −1e4 score for a
+                forbidden label bigram, first or last label), so Viterbi stays exact under
+                them.  A value c ≥ 0 makes each forbidden entry cost c instead (score −c;
+                0 leaves only the learned transitions).  Relaxed outputs need this: with
+                −1e4, a product of two 1% probabilities on a forbidden bigram already costs 1
+                nat of energy, which swamps the learned potentials (measured in the README,
+                "Inference networks").
+
+        Raises:
+            ValueError: ``constraint_penalty`` is negative.
+        """
+        pen_t, pen_s, pen_e = self.transition_penalty, self.start_penalty, self.end_penalty
+        if constraint_penalty is not None:
+            if constraint_penalty < 0:
+                raise ValueError(f"constraint_penalty must be ≥ 0, got {constraint_penalty}")
+            pen_t, pen_s, pen_e = (
+                (p < 0).to(emissions.dtype) * -float(constraint_penalty)
+                for p in (pen_t, pen_s, pen_e)
+            )
         return Potentials(
             emissions=emissions,
-            transitions=self.transitions + self.transition_penalty,
-            start_transitions=self.start_transitions + self.start_penalty,
-            end_transitions=self.end_transitions + self.end_penalty,
+            transitions=self.transitions + pen_t,
+            start_transitions=self.start_transitions + pen_s,
+            end_transitions=self.end_transitions + pen_e,
             mask=mask,
         )
 

@@ -365,7 +365,10 @@ class InfnetTagger(TrainablePipe):
         for p in self.energy.parameters():
             p.requires_grad_(False)
             p.grad = None  # spaCy's optimizer skips parameters without a gradient
-        self.infnet.load_word_embeddings(self.energy.features.embed.weight.detach())
+        if self.stages.infnet_init == "energy":
+            self.infnet.load_energy_network(self.energy)
+        else:
+            self.infnet.load_word_embeddings(self.energy.features.embed.weight.detach())
         self.cfg["stage"] = "infnet"
         self._emission_cache = {}
         print(
@@ -517,7 +520,9 @@ class InfnetTagger(TrainablePipe):
             em = torch.zeros(B, T, len(self.labels), device=self.device)
             for b, k in enumerate(keys):
                 em[b, : len(k)] = self._emission_cache[k]
-            return self.energy.potentials_from_emissions(em, batch.mask)
+            return self.energy.potentials_from_emissions(
+                em, batch.mask, self.stages.constraint_penalty
+            )
 
     def finish_update(self, sgd: Optimizer) -> None:
         """Apply spaCy's optimizer (``[training.optimizer]``) to the accumulated gradients."""

@@ -168,6 +168,8 @@ def make_two_stage(
     token_weight_decay: float = 0.0,
     energy_max_epochs: float = 0,
     energy_patience: int = 0,
+    constraint_penalty: float | None = 10.0,
+    infnet_init: str = "embeddings",
 ) -> TwoStageSettings:
     """Two-stage training settings (see :class:`spacy_infnet.training.TwoStageSettings`).
 
@@ -179,4 +181,6 @@ def make_two_stage(
         token_weight_decay=token_weight_decay,
         energy_max_epochs=energy_max_epochs,
         energy_patience=energy_patience,
+        constraint_penalty=constraint_penalty,
+        infnet_init=infnet_init,
     )

@@ -22,6 +22,7 @@ import torch
 
 OBJECTIVES = ("energy", "local")
 STAGES = ("energy", "infnet")
+INFNET_INITS = ("embeddings", "energy")
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,14 @@ class TwoStageSettings:
         energy_max_epochs: stage 1 ends after this many epochs (0: no limit).
         energy_patience: stage 1 ends after this many updates without a better dev score
             (0: never by patience).
+        constraint_penalty: in the stage-2 loss only, the energy a forbidden label bigram
+            (first, last label) of the tag scheme costs in E_Θ(x, A_Ψ(x)); None keeps the
+            energy's hard −1e4.  Decoding, reported energies and search errors always use
+            the hard constraints.  See :meth:`BLSTMCRFEnergy.potentials_from_emissions`.
+        infnet_init: how Ψ starts: "embeddings" copies the energy's word embeddings;
+            "energy" copies the energy's whole feature network and emission layer (a BLSTM
+            inference network of the same shape, without case embedding), so that A_Ψ starts
+            as softmax of the energy's emissions.
     """
 
     objective: str = "energy"
@@ -44,6 +53,8 @@ class TwoStageSettings:
     token_weight_decay: float = 0.0
     energy_max_epochs: float = 0
     energy_patience: int = 0
+    constraint_penalty: float | None = 10.0
+    infnet_init: str = "embeddings"
 
     def __post_init__(self) -> None:
         if self.objective not in OBJECTIVES:
@@ -53,6 +64,14 @@ class TwoStageSettings:
         for name in ("token_weight", "token_weight_decay", "energy_max_epochs", "energy_patience"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be ≥ 0, got {getattr(self, name)}")
+        if self.constraint_penalty is not None and self.constraint_penalty < 0:
+            raise ValueError(
+                f"constraint_penalty must be ≥ 0 or None, got {self.constraint_penalty}"
+            )
+        if self.infnet_init not in INFNET_INITS:
+            raise ValueError(
+                f"unknown infnet_init {self.infnet_init!r}; expected one of {INFNET_INITS}"
+            )
         if self.objective == "local" and self.token_weight == 0:
             raise ValueError("the local objective needs token_weight > 0")
 

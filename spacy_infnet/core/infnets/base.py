@@ -170,6 +170,17 @@ class InferenceNetwork(nn.Module):
         with torch.no_grad():
             own.copy_(weight.to(own))
 
+    def load_energy_network(self, energy: nn.Module) -> None:
+        """Start Ψ from the energy's feature network and emission layer (BLSTM only).
+
+        Raises:
+            ValueError: this architecture has no counterpart of the energy's network.
+        """
+        raise ValueError(
+            f"infnet_init = 'energy' needs a BLSTM inference network; this one is "
+            f"{self.config.architecture!r}: use infnet_init = 'embeddings'"
+        )
+
     @staticmethod
     def relaxed(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """A_Ψ(x) = softmax(logits) [B, T, L], zero at padding positions."""
