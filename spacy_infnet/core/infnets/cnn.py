@@ -8,6 +8,11 @@ word, x_{t−n} … x_{t+n} (zero vectors beyond the sentence), with no pooling 
 ⊕ being concatenation and g = tanh.  The paper's two settings are N = {0, 1} ({1,3}-gram,
 ``windows = (1, 3)``) and N = {0, 2} ({1,5}-gram, ``windows = (1, 5)``).  Every position is
 computed independently, so the network is fully parallel over the sentence.
+
+Only real tokens are convolved: the sentences of a batch are laid end to end with
+max(n) zero vectors between them (exactly what each sentence's own zero padding would be), so
+a batch of mostly short sentences padded to one long one costs what its tokens cost.  Logits at
+padding positions are 0.
 """
 
 from __future__ import annotations
@@ -32,6 +37,25 @@ class CNNInferenceNetwork(InferenceNetwork):
         self.output = nn.Linear(config.hidden_size * len(config.windows), n_labels)
 
     def logits(self, batch: EncodedBatch) -> torch.Tensor:
-        x = self.inputs(batch).transpose(1, 2)  # [B, D, T]
-        h = torch.cat([torch.tanh(conv(x)) for conv in self.convs], dim=1).transpose(1, 2)
-        return self.output(self.hidden_dropout(h))
+        x = self.inputs(batch)  # [B, T, D], zero at padding
+        mask = batch.mask
+        B, T, _ = x.shape
+        gap = max(self.config.windows) // 2
+        lengths = mask.sum(dim=1)
+        n_real = int(lengths.sum())
+        # Position of each real token (row-major order of ``x[mask]``) in the packed sequence:
+        # sentence b starts after the gap, the sentences before it and their gaps.
+        spans = lengths + gap
+        starts = gap + torch.cumsum(spans, 0) - spans
+        first = torch.cumsum(lengths, 0) - lengths
+        sentence = torch.repeat_interleave(torch.arange(B, device=x.device), lengths)
+        within = torch.arange(n_real, device=x.device) - first[sentence]
+        position = starts[sentence] + within
+        packed = x.new_zeros(gap + int(spans.sum()), x.shape[-1])
+        packed[position] = x[mask]
+        seq = packed.t().unsqueeze(0)  # [1, D, N]
+        h = torch.cat([torch.tanh(conv(seq)) for conv in self.convs], dim=1)[0].t()
+        out = self.output(self.hidden_dropout(h[position]))  # [n_real, L]
+        logits = out.new_zeros(B, T, out.shape[-1])
+        logits[mask] = out
+        return logits
