@@ -19,6 +19,7 @@ positions where ``mask`` is False are padding and their values are meaningless.
 
 from __future__ import annotations
 
+import abc
 import math
 from dataclasses import asdict, dataclass
 
@@ -135,7 +136,7 @@ class InputEmbedding(nn.Module):
         return self.dropout(x)
 
 
-class InferenceNetwork(nn.Module):
+class InferenceNetwork(nn.Module, abc.ABC):
     """Base class of A_Ψ: ``forward(batch) -> logits [B, T, L]``.
 
     Subclasses implement :meth:`logits`.  Helpers give the relaxed output (softmax) and the
@@ -148,8 +149,9 @@ class InferenceNetwork(nn.Module):
         self.n_labels = n_labels
         self.inputs = InputEmbedding(config, n_words, n_chars)
 
-    def logits(self, batch: EncodedBatch) -> torch.Tensor:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def logits(self, batch: EncodedBatch) -> torch.Tensor:
+        """Unnormalised scores [B, T, n_labels] of ``batch``."""
 
     def forward(self, batch: EncodedBatch) -> torch.Tensor:
         return self.logits(batch)
