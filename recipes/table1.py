@@ -80,6 +80,8 @@ def variant_config(base, arch: str, objective: str, energy: Path, args) -> dict:
     config["training"]["max_epochs"] = epochs
     config["training"]["batcher"]["size"] = args.train_batch
     config["training"]["eval_frequency"] = args.eval_frequency
+    if args.seed is not None:
+        config["training"]["seed"] = args.seed
     return config
 
 
@@ -129,6 +131,7 @@ def main(argv=None) -> int:
     ap.add_argument("--hidden", type=int, default=100, help="inference network hidden size H")
     ap.add_argument("--archs", default="cnn13,cnn15,blstm,seq2seq,blstm_e")
     ap.add_argument("--objectives", default="local,energy", help="local and/or energy")
+    ap.add_argument("--seed", type=int, help="[training] seed (default: the config's)")
     ap.add_argument("--train-batch", type=int, default=32, help="training batch (sentences)")
     ap.add_argument("--eval-frequency", type=int, default=400, help="updates between dev scores")
     ap.add_argument(
@@ -182,6 +185,7 @@ def main(argv=None) -> int:
         "hidden_size": args.hidden,
         "train_batch": args.train_batch,
         "eval_frequency": args.eval_frequency,
+        "seed": args.seed,
         "constraint_penalty": args.constraint_penalty or "config default",
         "batch_size": args.batch_size,
         "environment": {
