@@ -82,6 +82,8 @@ def variant_config(base, arch: str, objective: str, energy: Path, args) -> dict:
     config["training"]["eval_frequency"] = args.eval_frequency
     if args.seed is not None:
         config["training"]["seed"] = args.seed
+    if args.token_weight is not None:
+        comp["stages"]["token_weight"] = args.token_weight
     return config
 
 
@@ -132,6 +134,7 @@ def main(argv=None) -> int:
     ap.add_argument("--archs", default="cnn13,cnn15,blstm,seq2seq,blstm_e")
     ap.add_argument("--objectives", default="local,energy", help="local and/or energy")
     ap.add_argument("--seed", type=int, help="[training] seed (default: the config's)")
+    ap.add_argument("--token-weight", type=float, help="λ (default: the config's)")
     ap.add_argument("--train-batch", type=int, default=32, help="training batch (sentences)")
     ap.add_argument("--eval-frequency", type=int, default=400, help="updates between dev scores")
     ap.add_argument(
@@ -186,6 +189,7 @@ def main(argv=None) -> int:
         "train_batch": args.train_batch,
         "eval_frequency": args.eval_frequency,
         "seed": args.seed,
+        "token_weight": args.token_weight,
         "constraint_penalty": args.constraint_penalty or "config default",
         "batch_size": args.batch_size,
         "environment": {
