@@ -78,6 +78,15 @@ class CharCNN(nn.Module):
         return h
 
 
+def run_blstm(lstm: nn.LSTM, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Run a batch-first (B)LSTM over the real positions of ``x`` [B, T, D] → [B, T, out]."""
+    lengths = mask.sum(dim=1).clamp(min=1).cpu()
+    packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+    out, _ = lstm(packed)
+    h, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
+    return h
+
+
 class BLSTMFeatures(nn.Module):
     """Word (+ character) representations read by a BLSTM: the energy's f(x, t).
 
@@ -147,9 +156,5 @@ class BLSTMFeatures(nn.Module):
         x = self.embed(word_ids)
         if self.char_cnn is not None:
             x = torch.cat([x, self.char_cnn(batch.char_ids)], dim=-1)
-        x = self.input_dropout(x)
-        lengths = batch.mask.sum(dim=1).clamp(min=1).cpu()
-        packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
-        out, _ = self.lstm(packed)
-        h, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
+        h = run_blstm(self.lstm, self.input_dropout(x), batch.mask)
         return self.output_dropout(h)

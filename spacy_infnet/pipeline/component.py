@@ -338,21 +338,15 @@ class InfnetTagger(TrainablePipe):
 
     def _initialize_from_energy(self, source: str | Path, n_train: int) -> None:
         """Load a trained energy (stage 1 done) from a pipeline or component directory."""
-        comp_dir = _find_component_dir(Path(source))
-        state, weights = _read_component(comp_dir)
-        energy_weights = _split_weights(weights)["energy"]
-        saved_infnet = self.infnet_config
-        self.infnet_config = None  # build the energy alone first
-        self._restore(state, {"energy": energy_weights}, str(comp_dir), with_infnet=False)
-        self.infnet_config = saved_infnet
         if self.infnet_config is None:
             raise ValueError(
                 "infnet_tagger: energy_source is set but the config has no [infnet] block: "
                 "there is nothing to train"
             )
-        energy = self.energy
-        self._build(self.encoder, self.labels)
-        self.energy.load_state_dict(energy.state_dict())
+        comp_dir = _find_component_dir(Path(source))
+        state, weights = _read_component(comp_dir)
+        energy_weights = {"energy": _split_weights(weights)["energy"]}
+        self._restore(state, energy_weights, str(comp_dir), infnet_from_state=False)
         self.cfg["energy_source"] = str(source)
         self._tracker = StageTracker(self.stages, n_train, stage="infnet")
         self._start_stage2(restore=None)
@@ -576,8 +570,13 @@ class InfnetTagger(TrainablePipe):
         state: dict,
         weights: dict[str, dict[str, torch.Tensor]],
         where: str,
-        with_infnet: bool = True,
+        infnet_from_state: bool = True,
     ) -> None:
+        """Rebuild the networks from a saved ``state`` (cfg.json) and load ``weights``.
+
+        With ``infnet_from_state`` False (an ``energy_source``), the configured inference
+        network is built fresh instead of the saved one, and only the energy is loaded.
+        """
         if state.get("task") != self.task:
             raise ValueError(
                 f"{where}: saved task {state.get('task')!r} differs from the configured task "
@@ -585,10 +584,11 @@ class InfnetTagger(TrainablePipe):
             )
         try:
             self.energy_config = BLSTMCRFConfig(**state["energy"])
-            saved_infnet = state.get("infnet") if with_infnet else None
-            if saved_infnet is not None:
-                saved_infnet = dict(saved_infnet, windows=tuple(saved_infnet["windows"]))
-            self.infnet_config = InfnetConfig(**saved_infnet) if saved_infnet else None
+            if infnet_from_state:
+                saved_infnet = state.get("infnet")
+                if saved_infnet is not None:
+                    saved_infnet = dict(saved_infnet, windows=tuple(saved_infnet["windows"]))
+                self.infnet_config = InfnetConfig(**saved_infnet) if saved_infnet else None
         except (TypeError, KeyError, ValueError) as err:
             raise ValueError(f"{where}: invalid architecture settings in cfg.json: {err}") from err
         self.scheme = state.get("scheme", self.scheme)
@@ -597,7 +597,8 @@ class InfnetTagger(TrainablePipe):
         self.cfg["vectors"] = state.get("vectors")
         self.cfg["energy_source"] = state.get("energy_source")
         self.cfg["stage"] = state.get("stage", "energy") if self.infnet is not None else "energy"
-        for part, net in (("energy", self.energy), ("infnet", self.infnet)):
+        parts = (("energy", self.energy), ("infnet", self.infnet if infnet_from_state else None))
+        for part, net in parts:
             if net is None:
                 continue
             if part not in weights:
@@ -608,7 +609,8 @@ class InfnetTagger(TrainablePipe):
                 raise ValueError(
                     f"{where}: {part} weights do not fit the saved architecture: {err}"
                 ) from err
-        if self.infnet is not None and self.stage == "energy" and self.decoder.needs_infnet:
+        untrained = infnet_from_state and self.infnet is not None and self.stage == "energy"
+        if untrained and self.decoder.needs_infnet:
             warnings.warn(
                 f"{where}: the inference network of this pipeline was never trained (training "
                 "stopped in stage 1); it decodes with Viterbi instead",

@@ -15,7 +15,7 @@ from typing import IO, Any
 
 from spacy.training.initialize import init_nlp
 from spacy.training.loop import train as spacy_train
-from spacy.util import load_config
+from spacy.util import dot_to_dict, load_config
 from thinc.api import Config
 
 from . import component as _component  # noqa: F401  (registers the factory)
@@ -49,21 +49,10 @@ def train(
             raise FileNotFoundError(f"config file {path} does not exist")
         config = load_config(path, overrides=overrides or {}, interpolate=False)
     elif overrides:
-        config = _apply_overrides(config, overrides)
+        config = config.merge(dot_to_dict(overrides))
     output = Path(output_path)
     output.mkdir(parents=True, exist_ok=True)
     config.to_disk(output / "config.cfg")
     nlp = init_nlp(config, use_gpu=-1)
     spacy_train(nlp, output, use_gpu=-1, stdout=stdout, stderr=stderr)
     return output / "model-best"
-
-
-def _apply_overrides(config: Config, overrides: dict[str, Any]) -> Config:
-    out = config.copy()
-    for dotted, value in overrides.items():
-        *parents, key = dotted.split(".")
-        node = out
-        for p in parents:
-            node = node[p]
-        node[key] = value
-    return out

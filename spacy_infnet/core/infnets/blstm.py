@@ -11,19 +11,10 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ..encoding import EncodedBatch
+from ..features import run_blstm
 from .base import InferenceNetwork, InfnetConfig
-
-
-def run_blstm(lstm: nn.LSTM, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Run a batch-first (B)LSTM over the real positions of ``x`` [B, T, D] → [B, T, out]."""
-    lengths = mask.sum(dim=1).clamp(min=1).cpu()
-    packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
-    out, _ = lstm(packed)
-    h, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
-    return h
 
 
 class BLSTMInferenceNetwork(InferenceNetwork):

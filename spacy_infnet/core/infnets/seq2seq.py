@@ -19,8 +19,8 @@ import torch
 from torch import nn
 
 from ..encoding import EncodedBatch
+from ..features import run_blstm
 from .base import InferenceNetwork, InfnetConfig
-from .blstm import run_blstm
 
 
 class Seq2SeqInferenceNetwork(InferenceNetwork):
