@@ -657,7 +657,7 @@ def _split_weights(flat: dict[str, torch.Tensor]) -> dict[str, dict[str, torch.T
 
 
 def _read_component(path: Path) -> tuple[dict, dict[str, torch.Tensor]]:
-    """Read ``cfg.json`` and ``model.safetensors`` of a component directory (no pickle)."""
+    """Read ``cfg.json`` and ``model.safetensors`` of a component directory (JSON and safetensors only)."""
     cfg_path, weights_path = path / CFG_FILE, path / WEIGHTS_FILE
     for p in (cfg_path, weights_path):
         if not p.exists():
