@@ -3,7 +3,7 @@
 Commands:
     convert NAME OUTPUT [--path P] [--split S] [--task ner|tag] [--option KEY=VALUE ...]
         Write one split of a dataset as a spaCy DocBin (``.spacy``), e.g. for ``spacy evaluate``.
-    evaluate PIPELINE DATA.spacy [--decoder viterbi|infnet] [--output JSON]
+    evaluate PIPELINE DATA.spacy [--decoder viterbi|infnet|gd|tailored|warm_gd] [--output JSON]
         ``spacy evaluate`` with the decoder of the pipeline swapped at load (no retraining).
 """
 
@@ -56,6 +56,9 @@ def convert(args: argparse.Namespace) -> int:
 DECODERS = {
     "viterbi": {"@decoders": "spacy_infnet.Viterbi.v1"},
     "infnet": {"@decoders": "spacy_infnet.InferenceNetwork.v1"},
+    "gd": {"@decoders": "spacy_infnet.GradientDescent.v1"},
+    "tailored": {"@decoders": "spacy_infnet.InstanceTailored.v1"},
+    "warm_gd": {"@decoders": "spacy_infnet.WarmStartGD.v1"},
 }
 
 

@@ -412,6 +412,43 @@ def test_infnet_decoder_reports_energies(distilled):
         InferenceNetworkDecoder().decode(tagger.energy, batch, None)
 
 
+@pytest.mark.parametrize(
+    "decoder",
+    [
+        {"@decoders": "spacy_infnet.GradientDescent.v1", "steps": 30, "learning_rate": 1.0},
+        {"@decoders": "spacy_infnet.InstanceTailored.v1", "steps": 3, "learning_rate": 0.001},
+        {"@decoders": "spacy_infnet.WarmStartGD.v1", "steps": 3, "learning_rate": 1.0},
+    ],
+)
+def test_iterative_decoders_are_chosen_in_the_config(distilled, tmp_path, decoder):
+    """A trained pipeline decodes with GD / tailoring / warm-started GD set in its config; the
+    stored networks are untouched, and its tags are as accurate as Viterbi's within 5 points."""
+    nlp, dev, _ = distilled
+    nlp.to_disk(tmp_path / "p")
+    override = {"components": {"infnet_tagger": {"decoder": decoder}}}
+    loaded = spacy.load(tmp_path / "p", config=override)
+    tagger = loaded.get_pipe("infnet_tagger")
+    assert tagger.decoder.name in {"gd", "tailored", "warm_gd"}
+
+    def state():
+        return {
+            **{f"energy.{k}": v.clone() for k, v in tagger.energy.state_dict().items()},
+            **{f"infnet.{k}": v.clone() for k, v in tagger.infnet.state_dict().items()},
+        }
+
+    before = state()
+    scores = loaded.evaluate(dev)
+    after = state()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    viterbi = spacy.load(
+        tmp_path / "p",
+        config={
+            "components": {"infnet_tagger": {"decoder": {"@decoders": "spacy_infnet.Viterbi.v1"}}}
+        },
+    )
+    assert scores["tag_acc"] >= viterbi.evaluate(dev)["tag_acc"] - 0.05
+
+
 def test_energy_source_skips_stage_one(distilled, tmp_path):
     """A second run reuses the trained energy frozen and trains a local baseline on it."""
     nlp, _, _ = distilled

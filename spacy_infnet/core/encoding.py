@@ -51,12 +51,17 @@ class EncodedBatch:
             (C = 1) when the batch was encoded with ``chars=False``.
         mask: [B, T] bool, True on real tokens, left-aligned.
         case_ids: [B, T] long case classes (0 = padding), or None.
+        dense: a promise that every sentence fills T (``mask`` all True).  Networks then skip
+            packing and the data-dependent indexing that drops padding, which keeps them usable
+            under ``torch.func.vmap`` (instance-tailored inference networks, §4.2.1).  The
+            results are the same; a wrong promise gives wrong outputs for the padded rows.
     """
 
     word_ids: torch.Tensor
     char_ids: torch.Tensor
     mask: torch.Tensor
     case_ids: torch.Tensor | None = None
+    dense: bool = False
 
     @property
     def lengths(self) -> torch.Tensor:
@@ -69,6 +74,7 @@ class EncodedBatch:
             self.char_ids.to(device),
             self.mask.to(device),
             None if self.case_ids is None else self.case_ids.to(device),
+            self.dense,
         )
 
 

@@ -52,9 +52,12 @@ class CharCNN(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.n_filters = n_filters
 
-    def forward(self, char_ids: torch.Tensor) -> torch.Tensor:
+    def forward(self, char_ids: torch.Tensor, dense: bool = False) -> torch.Tensor:
+        """``dense``: every token is real (see :attr:`EncodedBatch.dense`); no filtering."""
         B, T, C = char_ids.shape
         flat = char_ids.reshape(B * T, C)
+        if dense:
+            return self._encode(flat).reshape(B, T, self.n_filters)
         out = flat.new_zeros((B * T, self.n_filters), dtype=self.embed.weight.dtype)
         # Only real tokens are convolved (all-padding rows give 0); outside training, each
         # distinct character sequence once (tokens repeat a lot in a batch).
@@ -78,8 +81,64 @@ class CharCNN(nn.Module):
         return h
 
 
-def run_blstm(lstm: nn.LSTM, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Run a batch-first (B)LSTM over the real positions of ``x`` [B, T, D] → [B, T, out]."""
+def unrolled_lstm(lstm: nn.LSTM, x: torch.Tensor) -> torch.Tensor:
+    """A batch-first ``nn.LSTM`` (1 or 2 directions, any depth) computed step by step from its
+    parameters: [B, T, D] → [B, T, directions·H], equal to ``lstm(x)[0]`` up to rounding.
+
+    Built from matrix products only, so ``torch.func.vmap`` batches it over per-sentence
+    parameter copies (PyTorch has no batching rule for the fused LSTM kernel).
+    """
+    directions = ("", "_reverse") if lstm.bidirectional else ("",)
+    out = x
+    for layer in range(lstm.num_layers):
+        if layer and lstm.training and lstm.dropout:
+            out = nn.functional.dropout(out, lstm.dropout)
+        states = []
+        for suffix in directions:
+            w_ih = getattr(lstm, f"weight_ih_l{layer}{suffix}")
+            w_hh = getattr(lstm, f"weight_hh_l{layer}{suffix}")
+            inputs = out @ w_ih.t()
+            if lstm.bias:
+                inputs = inputs + getattr(lstm, f"bias_ih_l{layer}{suffix}")
+                inputs = inputs + getattr(lstm, f"bias_hh_l{layer}{suffix}")
+            h = inputs.new_zeros(x.shape[0], lstm.hidden_size)
+            c = h
+            steps = range(x.shape[1] - 1, -1, -1) if suffix else range(x.shape[1])
+            hs = [h] * x.shape[1]
+            for t in steps:
+                i, f, g, o = (inputs[:, t] + h @ w_hh.t()).chunk(4, dim=-1)
+                c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+                h = torch.sigmoid(o) * torch.tanh(c)
+                hs[t] = h
+            states.append(torch.stack(hs, dim=1))
+        out = torch.cat(states, dim=-1)
+    return out
+
+
+def unrolled_lstm_cell(
+    cell: nn.LSTMCell, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One step of an ``nn.LSTMCell`` from its parameters (vmap-friendly, see
+    :func:`unrolled_lstm`): x [B, D], state ([B, H], [B, H]) → (h, c)."""
+    h, c = state
+    gates = x @ cell.weight_ih.t() + h @ cell.weight_hh.t()
+    if cell.bias:
+        gates = gates + cell.bias_ih + cell.bias_hh
+    i, f, g, o = gates.chunk(4, dim=-1)
+    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    return torch.sigmoid(o) * torch.tanh(c), c
+
+
+def run_blstm(
+    lstm: nn.LSTM, x: torch.Tensor, mask: torch.Tensor, dense: bool = False
+) -> torch.Tensor:
+    """Run a batch-first (B)LSTM over the real positions of ``x`` [B, T, D] → [B, T, out].
+
+    ``dense``: every row fills T (see :attr:`EncodedBatch.dense`); runs without packing, with
+    :func:`unrolled_lstm`, which ``torch.func.vmap`` can batch.
+    """
+    if dense:
+        return unrolled_lstm(lstm, x)
     lengths = mask.sum(dim=1).clamp(min=1).cpu()
     packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
     out, _ = lstm(packed)
@@ -155,6 +214,6 @@ class BLSTMFeatures(nn.Module):
             word_ids = torch.where(drop & batch.mask, torch.ones_like(word_ids), word_ids)
         x = self.embed(word_ids)
         if self.char_cnn is not None:
-            x = torch.cat([x, self.char_cnn(batch.char_ids)], dim=-1)
-        h = run_blstm(self.lstm, self.input_dropout(x), batch.mask)
+            x = torch.cat([x, self.char_cnn(batch.char_ids, batch.dense)], dim=-1)
+        h = run_blstm(self.lstm, self.input_dropout(x), batch.mask, batch.dense)
         return self.output_dropout(h)

@@ -13,7 +13,14 @@ from __future__ import annotations
 
 from spacy.util import registry
 
-from ..core.decoders import Decoder, InferenceNetworkDecoder, ViterbiDecoder
+from ..core.decoders import (
+    Decoder,
+    GradientDescentDecoder,
+    InferenceNetworkDecoder,
+    InstanceTailoredDecoder,
+    ViterbiDecoder,
+    WarmStartGDDecoder,
+)
 from ..core.energy import BLSTMCRFConfig
 from ..core.infnets import InfnetConfig
 from ..training.stages import TwoStageSettings
@@ -72,6 +79,60 @@ def make_infnet_decoder(report_energy: bool = False) -> Decoder:
     """Argmax of the trained inference network's output (§4); the energy is not run unless
     ``report_energy`` (then E_Θ of the discrete and of the relaxed output are returned)."""
     return InferenceNetworkDecoder(report_energy=report_energy)
+
+
+@registry.decoders("spacy_infnet.GradientDescent.v1")
+def make_gd_decoder(
+    steps: int = 20,
+    learning_rate: float = 1.0,
+    momentum: float = 0.9,
+    seed: int = 0,
+    init_scale: float = 0.01,
+    constraint_penalty: float | None = 10.0,
+) -> Decoder:
+    """Gradient descent on E_Θ(x, softmax(z)) from seeded logits z ~ N(0, init_scale²) (§3)."""
+    return GradientDescentDecoder(
+        steps=steps,
+        learning_rate=learning_rate,
+        momentum=momentum,
+        seed=seed,
+        init_scale=init_scale,
+        constraint_penalty=constraint_penalty,
+    )
+
+
+@registry.decoders("spacy_infnet.InstanceTailored.v1")
+def make_tailored_decoder(
+    steps: int = 5,
+    learning_rate: float = 0.001,
+    momentum: float = 0.9,
+    constraint_penalty: float | None = 10.0,
+    group_size: int = 64,
+) -> Decoder:
+    """Per-sentence copies of the inference network fine-tuned on the energy (§4.2.1)."""
+    return InstanceTailoredDecoder(
+        steps=steps,
+        learning_rate=learning_rate,
+        momentum=momentum,
+        constraint_penalty=constraint_penalty,
+        group_size=group_size,
+    )
+
+
+@registry.decoders("spacy_infnet.WarmStartGD.v1")
+def make_warm_gd_decoder(
+    steps: int = 5,
+    learning_rate: float = 1.0,
+    momentum: float = 0.9,
+    constraint_penalty: float | None = 10.0,
+) -> Decoder:
+    """Gradient descent started from the inference network's logits (§4.2.2)."""
+    return WarmStartGDDecoder(
+        steps=steps,
+        learning_rate=learning_rate,
+        momentum=momentum,
+        constraint_penalty=constraint_penalty,
+    )
 
 
 # Inference networks (§4.1).  ``word_dim`` is not a setting: Ψ's word embeddings are copied

@@ -127,7 +127,7 @@ class InputEmbedding(nn.Module):
     def forward(self, batch: EncodedBatch) -> torch.Tensor:
         x = self.embed(batch.word_ids)
         if self.char_cnn is not None:
-            x = torch.cat([x, self.char_cnn(batch.char_ids)], dim=-1)
+            x = torch.cat([x, self.char_cnn(batch.char_ids, batch.dense)], dim=-1)
         if self.case_embed is not None:
             if batch.case_ids is None:
                 raise ValueError("this inference network reads case classes: encode with case_ids")

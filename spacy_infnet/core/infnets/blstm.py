@@ -33,7 +33,7 @@ class BLSTMInferenceNetwork(InferenceNetwork):
         self.output = nn.Linear(2 * config.hidden_size, n_labels)
 
     def logits(self, batch: EncodedBatch) -> torch.Tensor:
-        h = run_blstm(self.lstm, self.inputs(batch), batch.mask)
+        h = run_blstm(self.lstm, self.inputs(batch), batch.mask, batch.dense)
         return self.output(self.hidden_dropout(h))
 
     def load_energy_network(self, energy: nn.Module) -> None:

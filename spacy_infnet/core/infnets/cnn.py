@@ -38,6 +38,10 @@ class CNNInferenceNetwork(InferenceNetwork):
 
     def logits(self, batch: EncodedBatch) -> torch.Tensor:
         x = self.inputs(batch)  # [B, T, D], zero at padding
+        if batch.dense:  # no padding: each row is one sentence, convolved on its own
+            seq = x.transpose(1, 2)  # [B, D, T]
+            h = torch.cat([torch.tanh(conv(seq)) for conv in self.convs], dim=1)
+            return self.output(self.hidden_dropout(h.transpose(1, 2)))
         mask = batch.mask
         B, T, _ = x.shape
         gap = max(self.config.windows) // 2

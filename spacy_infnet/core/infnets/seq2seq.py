@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from ..encoding import EncodedBatch
-from ..features import run_blstm
+from ..features import run_blstm, unrolled_lstm_cell
 from .base import InferenceNetwork, InfnetConfig
 
 
@@ -43,15 +43,19 @@ class Seq2SeqInferenceNetwork(InferenceNetwork):
         self.output = nn.Linear(H + 2 * H, n_labels)
 
     def logits(self, batch: EncodedBatch) -> torch.Tensor:
-        s = self.hidden_dropout(run_blstm(self.encoder, self.inputs(batch), batch.mask))
+        s = self.hidden_dropout(
+            run_blstm(self.encoder, self.inputs(batch), batch.mask, batch.dense)
+        )
         B, T, _ = s.shape
         H = self.config.hidden_size
         h = s.new_zeros(B, H)
         c = s.new_zeros(B, H)
         prev = torch.full((B,), self.n_labels, dtype=torch.long, device=s.device)
+        # Dense batches may be vmapped (instance tailoring): the fused cell has no batching rule.
+        step = unrolled_lstm_cell if batch.dense else nn.LSTMCell.__call__
         out = []
         for t in range(T):
-            h, c = self.decoder(self.label_embed(prev), (h, c))
+            h, c = step(self.decoder, self.label_embed(prev), (h, c))
             logit = self.output(torch.cat([self.hidden_dropout(h), s[:, t]], dim=-1))
             out.append(logit)
             prev = logit.detach().argmax(dim=-1)

@@ -1,0 +1,203 @@
+"""Instance-tailored inference networks (Tu & Gimpel 2019, §4.2.1).
+
+For each test sentence x, a private copy ψ_x of the trained inference network's parameters Ψ
+takes N momentum-SGD steps on the energy of its own output alone,
+
+    v ← μ·v + ∇_ψ E_Θ(x, A_ψ(x)),      ψ ← ψ − η·v,      ψ_0 = Ψ,
+
+and the prediction is the per-position argmax of A_{ψ_N}(x).  Ψ itself is never modified: the
+next sentence starts again from Ψ.
+
+Several sentences are tailored at once.  Sentences of equal length form a group; each member
+gets its own parameter copy (stacked on a leading axis) and ``torch.func.vmap`` evaluates
+``torch.func.grad`` of the per-sentence energy with ``torch.func.functional_call``, so one step
+updates the whole group.  The word-embedding table is not copied per sentence: a sentence
+reads only the rows of its own words, so its copy is those rows (a sentence-local table; a
+word that occurs twice shares one row, exactly as in the full table) and the update is the
+same as tailoring the full table.
+
+As in :mod:`.gradient`, the energy's potentials are computed once and detached, the
+objective may soften the tag-scheme constraints (``constraint_penalty``), and the reported
+energies are those of the energy itself.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+
+import torch
+from torch.func import functional_call, grad, vmap
+
+from ..crf import crf_energy
+from ..encoding import EncodedBatch
+from ..energy import BLSTMCRFEnergy
+from ..infnets import InferenceNetwork
+from .base import Decoded, Decoder
+from .gradient import _check_settings, decoded_from_logits, detach
+from .infnet import require_infnet
+
+_EMBED = "inputs.embed.weight"
+
+
+def _local_vocabulary(word_ids: torch.Tensor) -> torch.Tensor:
+    """[G, n] word ids → [G, n] sentence-local ids: 1 + the first position of the same word."""
+    same = word_ids.unsqueeze(2) == word_ids.unsqueeze(1)  # [G, n, n]
+    return same.to(torch.uint8).argmax(dim=2) + 1
+
+
+class InstanceTailoredDecoder(Decoder):
+    """Per-sentence fine-tuning of the inference network on the energy (§4.2.1).
+
+    Args:
+        steps: N, gradient steps per sentence.
+        learning_rate: η.
+        momentum: μ.
+        constraint_penalty: cost of a forbidden tag bigram in the objective (None: the
+            energy's own −1e4 constraints); reported energies always use the energy's own.
+        group_size: most sentences tailored at once (memory: one copy of Ψ's trainable
+            parameters, its gradient and its velocity per sentence).
+
+    ``decode`` returns ``energy`` [B] = E_Θ(x, ŷ) and ``extra["relaxed_energy"]`` [B] =
+    E_Θ(x, A_{ψ_N}(x)).  Dropout is off while tailoring.
+
+    Raises:
+        ValueError: invalid settings; (at decode) no trained inference network.
+    """
+
+    name = "tailored"
+    needs_infnet = True
+
+    def __init__(
+        self,
+        steps: int = 5,
+        learning_rate: float = 0.01,
+        momentum: float = 0.9,
+        constraint_penalty: float | None = 10.0,
+        group_size: int = 64,
+    ) -> None:
+        _check_settings(steps, learning_rate, momentum)
+        if group_size < 1:
+            raise ValueError(f"group_size must be ≥ 1, got {group_size!r}")
+        self.steps = int(steps)
+        self.learning_rate = float(learning_rate)
+        self.momentum = float(momentum)
+        self.constraint_penalty = constraint_penalty
+        self.group_size = int(group_size)
+
+    @torch.no_grad()
+    def decode_steps(
+        self,
+        energy: BLSTMCRFEnergy,
+        batch: EncodedBatch,
+        infnet: InferenceNetwork | None = None,
+        steps: Sequence[int] | None = None,
+        learning_rate: float | None = None,
+    ) -> dict[int, Decoded]:
+        """Decode after each N in ``steps`` (default: this decoder's N) in one run.
+
+        ``learning_rate`` overrides η for this call (tuning grids).  Returns {N: Decoded}.
+        """
+        net = require_infnet(self, infnet)
+        lr = self.learning_rate if learning_rate is None else float(learning_rate)
+        wanted = sorted({self.steps} if steps is None else {int(n) for n in steps})
+        for n in wanted:
+            _check_settings(n, lr, self.momentum)
+        reported = energy.potentials(batch)
+        objective = detach(
+            reported
+            if self.constraint_penalty is None
+            else energy.potentials_from_emissions(
+                reported.emissions, batch.mask, self.constraint_penalty
+            )
+        )
+        B, T = batch.mask.shape
+        logits = {n: reported.emissions.new_zeros(B, T, energy.n_labels) for n in wanted}
+        lengths = batch.mask.sum(dim=1)
+        was_training = net.training
+        net.eval()
+        try:
+            for n in sorted(set(lengths.tolist()) - {0}):
+                rows = torch.nonzero(lengths == n).flatten()
+                for chunk in rows.split(self.group_size):
+                    for k, z in self._tailor(net, objective, batch, chunk, n, wanted, lr).items():
+                        logits[k][chunk, :n] = z
+        finally:
+            net.train(was_training)
+        return {k: decoded_from_logits(batch, reported, z) for k, z in logits.items()}
+
+    def _tailor(self, net, objective, batch, rows, n, wanted, lr) -> dict[int, torch.Tensor]:
+        """Tailor one group of sentences of length ``n``; {N: logits [G, n, L]}."""
+        G = rows.shape[0]
+        words = batch.word_ids[rows, :n]
+        chars = batch.char_ids[rows, :n]
+        cases = None if batch.case_ids is None else batch.case_ids[rows, :n]
+        emissions = objective.emissions[rows, :n]
+        local = _local_vocabulary(words)
+        table = net.inputs.embed.weight
+        local_table = torch.cat([table.new_zeros(G, 1, table.shape[1]), table[words]], dim=1)
+        trainable = {k: v for k, v in net.named_parameters() if v.requires_grad and k != _EMBED}
+        params = {
+            k: v.detach().unsqueeze(0).expand(G, *v.shape).clone() for k, v in trainable.items()
+        }
+        frozen = {}
+        if table.requires_grad:
+            params[_EMBED] = local_table
+        else:
+            frozen[_EMBED] = local_table
+        ones = torch.ones(1, n, dtype=torch.bool, device=words.device)
+
+        def sentence_logits(p, frozen_p, w, c, case):
+            one = EncodedBatch(w[None], c[None], ones, None if case is None else case[None], True)
+            return functional_call(net, {**p, **frozen_p}, (one,))[0]
+
+        def sentence_energy(p, frozen_p, w, c, case, em):
+            y = torch.softmax(sentence_logits(p, frozen_p, w, c, case), dim=-1)
+            return crf_energy(
+                em[None],
+                objective.transitions,
+                y[None],
+                None,
+                objective.start_transitions,
+                objective.end_transitions,
+            )[0]
+
+        case_dim = None if cases is None else 0
+        frozen_dims = {k: 0 for k in frozen}
+        args = (local, chars, cases)
+        in_dims = (0, frozen_dims, 0, 0, case_dim)
+        step_grad = vmap(grad(sentence_energy), in_dims=(*in_dims, 0))
+        forward = vmap(sentence_logits, in_dims=in_dims)
+        velocity = {k: torch.zeros_like(v) for k, v in params.items()}
+        out: dict[int, torch.Tensor] = {}
+        with torch.enable_grad(), warnings.catch_warnings():
+            # nn.LSTM has no vmap batching rule: torch loops over the group internally.
+            warnings.filterwarnings("ignore", message=".*batching rule.*")
+            for step in range(wanted[-1] + 1):
+                if step in wanted:
+                    out[step] = forward(params, frozen, *args).detach()
+                if step == wanted[-1]:
+                    break
+                grads = step_grad(params, frozen, *args, emissions)
+                for k, g in grads.items():
+                    velocity[k] = self.momentum * velocity[k] + g
+                    params[k] = params[k] - lr * velocity[k]
+        return out
+
+    def decode(
+        self,
+        energy: BLSTMCRFEnergy,
+        batch: EncodedBatch,
+        infnet: InferenceNetwork | None = None,
+    ) -> Decoded:
+        return self.decode_steps(energy, batch, infnet)[self.steps]
+
+    def config(self) -> dict:
+        return {
+            "name": self.name,
+            "steps": self.steps,
+            "learning_rate": self.learning_rate,
+            "momentum": self.momentum,
+            "constraint_penalty": self.constraint_penalty,
+            "group_size": self.group_size,
+        }
