@@ -258,3 +258,31 @@ def test_dense_path_equals_the_padded_path(arch):
     net = small_infnet(arch)
     with torch.no_grad():
         assert torch.allclose(net(full), net(dense), atol=1e-5)
+
+
+def test_dev_tuned_and_oracle_protocols():
+    from spacy_infnet.core.tuning import dev_tuned, oracle, sweep
+
+    energy, batch = tiny(6, "bioes")
+    gold = [
+        row[:n]
+        for row, n in zip(
+            ViterbiDecoder().decode(energy, batch).tags.tolist(), batch.mask.sum(dim=1).tolist()
+        )
+    ]
+    results = sweep(GradientDescentDecoder(), energy, [batch], [0, 5, 50], [1.0, 100.0])
+    assert set(results) == {(n, lr) for n in (0, 5, 50) for lr in (1.0, 100.0)}
+
+    def correct(rows):
+        return sum(a == b for p, g in zip(rows, gold) for a, b in zip(p, g))
+
+    best, value = dev_tuned(results, correct)
+    assert value == max(correct([t for t, _ in rows]) for rows in results.values())
+    assert correct([t for t, _ in results[best]]) == value
+    tags, energies, chosen = oracle(results, gold)
+    for i, g in enumerate(gold):
+        mine = sum(a == b for a, b in zip(tags[i], g))
+        assert all(mine >= sum(a == b for a, b in zip(rows[i][0], g)) for rows in results.values())
+        assert results[chosen[i]][i] == (tags[i], energies[i])
+    with pytest.raises(ValueError, match="sentences"):
+        oracle(results, gold[:-1])
