@@ -103,6 +103,18 @@ def descend(
     return out
 
 
+def reported_and_objective(
+    energy: BLSTMCRFEnergy, batch: EncodedBatch, constraint_penalty: float | None
+) -> tuple[Potentials, Potentials]:
+    """(potentials with the energy's hard constraints, for reported energies; detached
+    potentials with forbidden bigrams costing ``constraint_penalty``, to minimise)."""
+    reported = energy.potentials(batch)
+    if constraint_penalty is None:
+        return reported, detach(reported)
+    objective = energy.potentials_from_emissions(reported.emissions, batch.mask, constraint_penalty)
+    return reported, detach(objective)
+
+
 def decoded_from_logits(batch: EncodedBatch, reported: Potentials, logits: torch.Tensor) -> Decoded:
     """Argmax tags of ``logits`` [B, T, L] with their energies under ``reported``."""
     tags = InferenceNetwork.discretize(logits, batch.mask)
@@ -177,14 +189,7 @@ class GradientDescentDecoder(Decoder):
 
         ``learning_rate`` overrides η for this call (tuning grids).  Returns {N: Decoded}.
         """
-        reported = energy.potentials(batch)
-        objective = (
-            reported
-            if self.constraint_penalty is None
-            else energy.potentials_from_emissions(
-                reported.emissions, batch.mask, self.constraint_penalty
-            )
-        )
+        reported, objective = reported_and_objective(energy, batch, self.constraint_penalty)
         z0 = self.start(energy, batch, infnet)
         lr = self.learning_rate if learning_rate is None else float(learning_rate)
         logits = descend(objective, z0, [self.steps] if steps is None else steps, lr, self.momentum)

@@ -34,7 +34,7 @@ from ..encoding import EncodedBatch
 from ..energy import BLSTMCRFEnergy
 from ..infnets import InferenceNetwork
 from .base import Decoded, Decoder
-from .gradient import _check_settings, decoded_from_logits, detach
+from .gradient import _check_settings, decoded_from_logits, reported_and_objective
 from .infnet import require_infnet
 
 _EMBED = "inputs.embed.weight"
@@ -103,14 +103,7 @@ class InstanceTailoredDecoder(Decoder):
         wanted = sorted({self.steps} if steps is None else {int(n) for n in steps})
         for n in wanted:
             _check_settings(n, lr, self.momentum)
-        reported = energy.potentials(batch)
-        objective = detach(
-            reported
-            if self.constraint_penalty is None
-            else energy.potentials_from_emissions(
-                reported.emissions, batch.mask, self.constraint_penalty
-            )
-        )
+        reported, objective = reported_and_objective(energy, batch, self.constraint_penalty)
         B, T = batch.mask.shape
         logits = {n: reported.emissions.new_zeros(B, T, energy.n_labels) for n in wanted}
         lengths = batch.mask.sum(dim=1)
