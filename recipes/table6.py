@@ -37,7 +37,13 @@ from spacy_infnet.core.decoders import (
     ViterbiDecoder,
     WarmStartGDDecoder,
 )
-from spacy_infnet.core.tuning import PAPER_LEARNING_RATES, dev_tuned, oracle, sweep
+from spacy_infnet.core.tuning import (
+    PAPER_LEARNING_RATES,
+    TAILORED_LEARNING_RATES,
+    dev_tuned,
+    oracle,
+    sweep,
+)
 from spacy_infnet.data.schemes import spans_to_tags
 from spacy_infnet.pipeline.readers import dataset_examples
 
@@ -49,7 +55,6 @@ TASKS = {
 GD_STEPS = (10, 20, 30, 40, 50)
 LARGE_STEPS = (100, 500, 1000)
 FEW_STEPS = (3, 5, 10)
-TAILOR_LRS = (1e-4, 5e-4, 1e-3, 5e-3, 1e-2)
 
 
 def gold_tags(examples, labels: list[str], spacy_task: str) -> list[list[int]]:
@@ -193,7 +198,7 @@ def main(argv=None) -> int:
         }
     )
     add("discretized infnet", None, None, tags, energies, None, sec)
-    tuned_rows("instance-tailored", InstanceTailoredDecoder(), FEW_STEPS, TAILOR_LRS, False)
+    tuned_rows("instance-tailored", InstanceTailoredDecoder(), FEW_STEPS, TAILORED_LEARNING_RATES, False)
     tuned_rows("warm-started GD", WarmStartGDDecoder(), FEW_STEPS, PAPER_LEARNING_RATES, False)
     add("Viterbi", None, None, v_tags, v_energy, None, v_sec)
 

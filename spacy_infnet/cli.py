@@ -5,6 +5,14 @@ Commands:
         Write one split of a dataset as a spaCy DocBin (``.spacy``), e.g. for ``spacy evaluate``.
     evaluate PIPELINE DATA.spacy [--decoder viterbi|infnet|gd|tailored|warm_gd] [--output JSON]
         ``spacy evaluate`` with the decoder of the pipeline swapped at load (no retraining).
+    bench PIPELINE [PIPELINE ...] --dataset NAME [--path P] [--split test]
+          [--decoders viterbi,gd,infnet,tailored,warm_gd] [--batch-size 10] [--device cpu|cuda]
+          [--output results.json] [--gd-steps 5,10,20,50] [--set gd.learning_rate=100]
+          [--tune-learning-rates] [--likelihood]
+        Speed, accuracy / F1, average energy and search error of every decoder (Tables 3 and 6),
+        with Markdown and PNG figures (Figures 1 and 2); see spacy_infnet.bench.harness.
+    bench-viterbi [--labels 17,25,321,400] [--batch-sizes 1,10,100,1000] [--pipeline DIR ...]
+        Our Viterbi against pytorch-crf and torch-struct; see spacy_infnet.bench.viterbi_peers.
 """
 
 from __future__ import annotations
@@ -81,6 +89,66 @@ def evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _int_list(text: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}")
+
+
+def _decoder_option(text: str) -> tuple[str, str, object]:
+    key, value = _parse_option(text)
+    if "." not in key:
+        raise argparse.ArgumentTypeError(
+            f"--set expects DECODER.SETTING=VALUE (e.g. gd.learning_rate=100), got {text!r}"
+        )
+    decoder, setting = key.split(".", 1)
+    return decoder, setting, value
+
+
+def bench(args: argparse.Namespace) -> int:
+    from .bench.harness import BenchSettings, markdown, run_bench, write_outputs
+
+    options: dict[str, dict] = {}
+    for decoder, setting, value in args.set or []:
+        options.setdefault(decoder, {})[setting] = value
+    settings = BenchSettings(
+        dataset=args.dataset,
+        path=args.path,
+        split=args.split,
+        decoders=[d.strip() for d in args.decoders.split(",") if d.strip()],
+        batch_size=args.batch_size,
+        device=args.device,
+        repeats=args.repeats,
+        warmup=args.warmup,
+        limit=args.limit,
+        gd_steps=args.gd_steps or [],
+        options=options,
+        tune_learning_rates=args.tune_learning_rates,
+        tune_limit=args.tune_limit,
+        threads=args.threads,
+        scheme=args.scheme,
+        likelihood=args.likelihood,
+    )
+    for pipeline in args.pipelines:
+        if not Path(pipeline).is_dir():
+            raise SystemExit(f"bench: pipeline directory {pipeline} does not exist")
+    try:
+        results = run_bench(args.pipelines, settings)
+    except ValueError as err:
+        raise SystemExit(f"bench: {err}")
+    paths = write_outputs(results, args.output)
+    print(markdown(results))
+    print("wrote " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+def bench_viterbi(args: argparse.Namespace) -> int:
+    from .bench import viterbi_peers
+
+    return viterbi_peers.main(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m spacy_infnet",
@@ -110,6 +178,53 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--component", default="infnet_tagger")
     p.add_argument("--output", default=None, help="write the scores as JSON")
     p.set_defaults(func=evaluate)
+
+    p = sub.add_parser(
+        "bench", help="speed, accuracy, energy and search error of every decoder (Tables 3, 6)"
+    )
+    p.add_argument("pipelines", nargs="+", help="trained pipeline directories (several: Figure 1)")
+    p.add_argument("--dataset", required=True, help="twitter_pos, conll2003, ud_ewt, ccgbank, …")
+    p.add_argument("--path", default=None, help="data folder (not needed for twitter_pos)")
+    p.add_argument("--split", default="test", choices=["train", "validation", "test"])
+    p.add_argument(
+        "--decoders",
+        default="viterbi,gd,infnet,tailored,warm_gd",
+        help="comma-separated: viterbi, gd, infnet, tailored, warm_gd",
+    )
+    p.add_argument("--batch-size", type=int, default=10)
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--output", default="results.json", help="JSON; .md and .png written beside")
+    p.add_argument("--repeats", type=int, default=3, help="timed passes (median reported)")
+    p.add_argument("--warmup", type=int, default=3, help="untimed batches first")
+    p.add_argument("--limit", type=int, default=0, help="first N sentences only (0: all)")
+    p.add_argument("--gd-steps", type=_int_list, default=None, help="GD curve, e.g. 5,10,20,50")
+    p.add_argument(
+        "--set",
+        action="append",
+        type=_decoder_option,
+        metavar="DECODER.SETTING=VALUE",
+        help="override a decoder setting, e.g. gd.learning_rate=100; repeatable",
+    )
+    p.add_argument(
+        "--tune-learning-rates",
+        action="store_true",
+        help="pick η of gd (per N), tailored and warm_gd by validation score over the paper's grid",
+    )
+    p.add_argument("--tune-limit", type=int, default=500, help="validation sentences for tuning")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    p.add_argument("--scheme", default=None, help="dataset NER scheme (default: detected)")
+    p.add_argument(
+        "--likelihood",
+        action="store_true",
+        help="§6.2: Spearman ρ of search error vs LSTM-LM perplexity (trains two small LMs)",
+    )
+    p.set_defaults(func=bench)
+
+    from .bench import viterbi_peers
+
+    p = sub.add_parser("bench-viterbi", help="our Viterbi vs pytorch-crf and torch-struct")
+    viterbi_peers.add_arguments(p)
+    p.set_defaults(func=bench_viterbi)
     return parser
 
 

@@ -18,6 +18,8 @@ from spacy_infnet.data import load_dataset
 from spacy_infnet.pipeline.readers import dataset_examples
 from spacy_infnet.training import StageTracker, TwoStageSettings, infnet_loss
 
+from small_configs import SMALL_CNN, SMALL_ENERGY
+
 ARCHS = {
     "cnn13": InfnetConfig("cnn", hidden_size=24, windows=(1, 3), word_dim=16, case_dim=4),
     "cnn15": InfnetConfig("cnn", hidden_size=24, windows=(1, 5), word_dim=16, char_cnn=True),
@@ -295,20 +297,6 @@ def test_encode_without_chars_keeps_words(encoder, tweets):
 
 
 # -- the spaCy component ----------------------------------------------------------------------
-
-SMALL_ENERGY = {
-    "@architectures": "spacy_infnet.BLSTMCRF.v1",
-    "word_dim": 32,
-    "hidden_size": 32,
-    "char_filters": 16,
-    "dropout": 0.2,
-}
-SMALL_CNN = {
-    "@architectures": "spacy_infnet.CNNInferenceNetwork.v1",
-    "hidden_size": 48,
-    "windows": [1, 3],
-    "case_dim": 8,
-}
 
 
 def _two_stage_nlp(stages, infnet=SMALL_CNN, task="tag"):

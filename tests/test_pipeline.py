@@ -18,13 +18,7 @@ from spacy.util import registry
 from spacy_infnet.core.decoders import Decoded, Decoder
 from spacy_infnet.pipeline.readers import dataset_examples
 
-SMALL_ENERGY = {
-    "@architectures": "spacy_infnet.BLSTMCRF.v1",
-    "word_dim": 32,
-    "hidden_size": 32,
-    "char_filters": 16,
-    "dropout": 0.2,
-}
+from small_configs import SMALL_ENERGY
 
 
 def train(nlp, examples, epochs, batch_size=16, seed=0):

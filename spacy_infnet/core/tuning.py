@@ -22,6 +22,9 @@ import torch
 #: The paper's grids (§6): steps N and learning rates η.
 PAPER_STEPS = (5, 10, 20, 30, 40, 50, 100, 500, 1000)
 PAPER_LEARNING_RATES = (1e4, 5e3, 1e3, 500, 100, 50, 10, 5, 1)
+#: Learning rates for instance-tailored inference networks (fine-tuning Ψ's parameters wants
+#: SGD-sized steps, not the paper's output-space grid).
+TAILORED_LEARNING_RATES = (1e-4, 5e-4, 1e-3, 5e-3, 1e-2)
 
 Setting = tuple[int, float]
 #: {(N, η): per sentence, (tags, energy of the discrete output)}

@@ -218,6 +218,10 @@ class InfnetTagger(TrainablePipe):
     # -- set-up -------------------------------------------------------------------------------
     @property
     def device(self) -> torch.device:
+        """Where the networks live: the energy's device once built (so moving the energy and
+        infnet with ``.to(...)`` moves prediction too), else thinc's current ops."""
+        if self.energy is not None:
+            return next(self.energy.parameters()).device
         gpu = get_current_ops().device_type == "gpu" and torch.cuda.is_available()
         return torch.device("cuda") if gpu else torch.device("cpu")
 
