@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The benchmark tables and figures in results/ (README "Benchmarks"): every decoder on the
-# Table 1 CNN {1,3} pipelines (speed, accuracy/F1, energy, search error; Figure 2), the §6.2
-# search-error-vs-likelihood analysis on Twitter POS, and Viterbi against pytorch-crf and
-# torch-struct.  CPU, one torch thread; run it with nothing else on the machine.
+# Table 1 CNN {1,3} pipelines (speed, accuracy/F1, energy, search error; Figure 2) and the §6.2
+# search-error-vs-likelihood analysis on Twitter POS.  CPU, one torch thread; run it with nothing
+# else on the machine.  Viterbi against pytorch-crf and torch-struct: recipes/bench_viterbi.sh.
 # Usage: bash recipes/bench.sh [POS_PIPELINE] [NER_PIPELINE] [CONLL_DIR] [DEVICE]
 set -euo pipefail
 pos=${1:-runs/table1_pos/cnn13_energy/model-best}
@@ -17,10 +17,3 @@ python -m spacy_infnet bench "$pos" --dataset twitter_pos "${common[@]}" --likel
   --output "results/bench_pos_${tag}.json"
 python -m spacy_infnet bench "$ner" --dataset conll2003 --path "$conll" "${common[@]}" \
   --tune-limit 1000 --output "results/bench_ner_${tag}.json"
-if [ "$device" = cpu ]; then
-  python -m spacy_infnet bench-viterbi --threads 1 \
-    --pipeline runs/table1_ner_v2/cnn13_energy/model-best --pipeline-data "conll2003:$conll" \
-    --pipeline "$pos" --pipeline-data twitter_pos \
-    --pipeline runs/morph/model-best --pipeline-data ud_ewt:../shared/data/ud_english_ewt \
-    --output results/bench_viterbi_cpu.json
-fi

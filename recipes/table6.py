@@ -198,7 +198,9 @@ def main(argv=None) -> int:
         }
     )
     add("discretized infnet", None, None, tags, energies, None, sec)
-    tuned_rows("instance-tailored", InstanceTailoredDecoder(), FEW_STEPS, TAILORED_LEARNING_RATES, False)
+    tuned_rows(
+        "instance-tailored", InstanceTailoredDecoder(), FEW_STEPS, TAILORED_LEARNING_RATES, False
+    )
     tuned_rows("warm-started GD", WarmStartGDDecoder(), FEW_STEPS, PAPER_LEARNING_RATES, False)
     add("Viterbi", None, None, v_tags, v_energy, None, v_sec)
 

@@ -32,8 +32,9 @@ def small_pos_pipeline(tmp_path_factory) -> Path:
     inference network distilled from it (3 epochs), trained on 150 real tweets."""
     import spacy
 
-    from small_configs import SMALL_CNN, SMALL_ENERGY
     from spacy_infnet.pipeline.readers import dataset_examples
+
+    from small_configs import SMALL_CNN, SMALL_ENERGY
 
     nlp = spacy.blank("en")
     nlp.add_pipe(

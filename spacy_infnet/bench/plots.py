@@ -40,6 +40,20 @@ def _title(results: dict[str, Any], extra: str = "") -> str:
     )
 
 
+def _finish(plt, fig, ax, xlabel: str, metric: str, title: str, path: str | Path) -> Path:
+    """Label, grid and legend the axes, save the figure as PNG at ``path`` and close it."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(metric + " (%)")
+    ax.set_title(title, fontsize=9)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
 def figure2(pipeline: dict[str, Any], results: dict[str, Any], path: str | Path) -> Path:
     """Accuracy vs total decode time for one pipeline's rows; returns ``path``."""
     plt = _pyplot()
@@ -76,16 +90,8 @@ def figure2(pipeline: dict[str, Any], results: dict[str, Any], path: str | Path)
             label=r["method"],
         )
     ax.set_xscale("log")
-    ax.set_xlabel(f"total decode time of {pipeline['sentences']:,} sentences (s, log scale)")
-    ax.set_ylabel(rows[0]["metric_name"] + " (%)")
-    ax.set_title(_title(results), fontsize=9)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8, loc="best")
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    xlabel = f"total decode time of {pipeline['sentences']:,} sentences (s, log scale)"
+    return _finish(plt, fig, ax, xlabel, rows[0]["metric_name"], _title(results), path)
 
 
 def figure1(results: dict[str, Any], path: str | Path) -> Path | None:
@@ -105,13 +111,6 @@ def figure1(results: dict[str, Any], path: str | Path) -> Path | None:
         pts.sort()
         ax.plot([h for h, _ in pts], [m for _, m in pts], "o-", label=method)
     ax.set_xscale("log", base=2)
-    ax.set_xlabel("inference network hidden size H (log scale)")
-    ax.set_ylabel(results["pipelines"][0]["rows"][0]["metric_name"] + " (%)")
-    ax.set_title(_title(results), fontsize=9)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8, loc="best")
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    xlabel = "inference network hidden size H (log scale)"
+    metric = results["pipelines"][0]["rows"][0]["metric_name"]
+    return _finish(plt, fig, ax, xlabel, metric, _title(results), path)
