@@ -224,3 +224,4 @@ def test_bench_skips_inference_network_decoders_before_stage_two(tmp_path):
     (p,) = harness.run_bench([tmp_path / "stage1"], settings)["pipelines"]
     assert [r["decoder"] for r in p["rows"]] == ["viterbi"]
     assert "no trained inference network" in p["skipped"]["infnet"]
+    assert p["infnet"] is None  # not reported (nor plotted in Figure 1) before stage 2

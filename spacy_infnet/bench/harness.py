@@ -357,7 +357,8 @@ def bench_pipeline(
         dev: the same for the validation split (needed when tuning learning rates).
 
     Returns:
-        {"pipeline", "task", "labels", "infnet" (architecture and hidden size or None),
+        {"pipeline", "task", "labels", "infnet" (architecture and hidden size; None when the
+        pipeline has no trained inference network),
         "rows": [one dict per decoder run], "skipped": {decoder: reason}}.  Each row has
         "decoder", "method", "settings", "metric" (%), "scores" (the seqeval output without
         per-type entries), "examples_per_s", "tokens_per_s", "seconds" (median pass),
@@ -465,8 +466,8 @@ def bench_pipeline(
         "n_labels": len(labels),
         "sentences": len(docs),
         "tokens": n_tokens,
-        "infnet": None
-        if cfg is None
+        "infnet": None  # none configured, or never trained (stage 1 only)
+        if cfg is None or not has_infnet
         else {"architecture": cfg.architecture, "hidden_size": cfg.hidden_size},
         "rows": rows,
         "skipped": skipped,
