@@ -170,6 +170,29 @@ def to_pipeline_scheme(gold: list[list[str]], source: str | None, target: str) -
     return [convert_scheme(sent, source, target) for sent in gold]
 
 
+# -- pipelines --------------------------------------------------------------------------------
+def load_tagger(pipeline: str | Path, device: str = "cpu"):
+    """``(nlp, component)``: the spaCy pipeline in ``pipeline`` and its ``infnet_tagger``, with
+    the energy and inference network moved to ``device`` and in eval mode (a freshly loaded
+    energy is in training mode, dropout on).
+
+    Raises:
+        OSError: ``spacy.load`` cannot read the directory.
+        ValueError: the pipeline has no ``infnet_tagger`` component.
+    """
+    import spacy
+
+    nlp = spacy.load(pipeline)
+    comps = [name for name, c in nlp.pipeline if c.__class__.__name__ == "InfnetTagger"]
+    if not comps:
+        raise ValueError(f"{pipeline}: no infnet_tagger component in {nlp.pipe_names}")
+    comp = nlp.get_pipe(comps[0])
+    comp.energy.to(torch.device(device)).eval()
+    if comp.infnet is not None:
+        comp.infnet.to(torch.device(device)).eval()
+    return nlp, comp
+
+
 # -- decoders ---------------------------------------------------------------------------------
 def decoder_settings(comp, name: str, steps: int | None, options: dict[str, Any]) -> dict:
     """Settings of decoder ``name``: the pipeline's configured decoder's when it is the same
@@ -280,12 +303,21 @@ def search_errors(energies: Sequence[float], viterbi: Sequence[float]) -> dict[s
     }
 
 
-def tune_learning_rate(comp, decoder, dev_words, dev_gold, score) -> float:
+def encode_batches(comp, words: list[list[str]], size: int = 256) -> list:
+    """``comp.encoder`` batches (characters included) of ``size`` sentences, on its device."""
+    return [
+        comp.encoder.encode(words[i : i + size], chars=True).to(comp.device)
+        for i in range(0, len(words), size)
+    ]
+
+
+def tune_learning_rate(comp, decoder, batches, dev_gold, score) -> float:
     """η with the best dev score for ``decoder`` at its N over the paper's grid
     (:data:`~spacy_infnet.core.tuning.PAPER_LEARNING_RATES`; instance tailoring:
     :data:`~spacy_infnet.core.tuning.TAILORED_LEARNING_RATES`).
 
-    ``score(pred_names, gold_names)`` returns a dict with ``"metric"`` (see
+    ``batches`` are the validation sentences encoded by :func:`encode_batches`, ``dev_gold``
+    their gold label names; ``score(pred_names, gold_names)`` returns a dict with ``"metric"`` (see
     :func:`spacy_infnet.bench.metrics.score_labels`); ties go to the smaller η.
     """
     from ..core.tuning import (
@@ -296,10 +328,6 @@ def tune_learning_rate(comp, decoder, dev_words, dev_gold, score) -> float:
     )
 
     grid = TAILORED_LEARNING_RATES if decoder.name == "tailored" else PAPER_LEARNING_RATES
-    batches = [
-        comp.encoder.encode(dev_words[i : i + 256], chars=True).to(comp.device)
-        for i in range(0, len(dev_words), 256)
-    ]
     comp.energy.eval()
     if comp.infnet is not None:
         comp.infnet.eval()
@@ -367,21 +395,12 @@ def bench_pipeline(
     Raises:
         ValueError: the pipeline has no ``infnet_tagger`` component.
     """
-    import spacy
     from spacy.tokens import Doc
     from tqdm.auto import tqdm
 
     from .metrics import score_labels
 
-    nlp = spacy.load(pipeline)
-    comps = [name for name, c in nlp.pipeline if c.__class__.__name__ == "InfnetTagger"]
-    if not comps:
-        raise ValueError(f"{pipeline}: no infnet_tagger component in {nlp.pipe_names}")
-    comp = nlp.get_pipe(comps[0])
-    device = torch.device(settings.device)
-    comp.energy.to(device).eval()
-    if comp.infnet is not None:
-        comp.infnet.to(device).eval()
+    nlp, comp = load_tagger(pipeline, settings.device)
     words, gold = data
     if comp.task == "ner":
         gold = to_pipeline_scheme(gold, settings.scheme, comp.scheme)
@@ -407,6 +426,7 @@ def bench_pipeline(
     skipped: dict[str, str] = {}
     rows: list[dict[str, Any]] = []
     viterbi_energy: list[float] | None = None
+    dev_batches = dev_gold = None
     n_batches = -(-len(docs) // settings.batch_size)
     for name, steps in runs:
         config = decoder_settings(comp, name, steps, settings.options.get(name, {}))
@@ -415,10 +435,14 @@ def bench_pipeline(
             skipped[name] = "the pipeline has no trained inference network"
             continue
         if settings.tune_learning_rates and name in TUNABLE and dev is not None:
-            dev_gold = dev[1]
-            if comp.task == "ner":
-                dev_gold = to_pipeline_scheme(dev_gold, settings.scheme, comp.scheme)
-            config["learning_rate"] = tune_learning_rate(comp, decoder, dev[0], dev_gold, score)
+            if dev_batches is None:  # encoded once, for every tuned decoder and N
+                dev_batches = encode_batches(comp, dev[0])
+                dev_gold = dev[1]
+                if comp.task == "ner":
+                    dev_gold = to_pipeline_scheme(dev_gold, settings.scheme, comp.scheme)
+            config["learning_rate"] = tune_learning_rate(
+                comp, decoder, dev_batches, dev_gold, score
+            )
             decoder = build_decoder(name, config)
         label = METHOD_NAMES[name] + (f" N={decoder.steps}" if name in TUNABLE else "")
         bar = tqdm(total=n_batches * settings.repeats, desc=label, leave=False, file=sys.stderr)

@@ -316,17 +316,16 @@ def load_test_sentences(name: str, path: str | None, min_length: int = MIN_LENGT
 
 
 def load_tagger(directory: str | os.PathLike):
-    """The ``infnet_tagger`` component of the spaCy pipeline in ``directory``, in eval mode.
+    """The ``infnet_tagger`` component of the spaCy pipeline in ``directory``, in eval mode, on
+    the CPU (:func:`spacy_infnet.bench.harness.load_tagger`).
 
     Raises:
         OSError: ``spacy.load`` cannot read the directory.
-        KeyError: the pipeline has no ``infnet_tagger``.
+        ValueError: the pipeline has no ``infnet_tagger``.
     """
-    import spacy
+    from .harness import load_tagger as load_pipeline
 
-    comp = spacy.load(directory).get_pipe("infnet_tagger")
-    comp.energy.eval()  # a freshly loaded energy is in training mode (dropout on)
-    return comp
+    return load_pipeline(directory, "cpu")[1]
 
 
 def pipeline_problem(component, sentences: Sequence[Sequence[str]], source: str) -> Problem:
