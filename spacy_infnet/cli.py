@@ -13,6 +13,13 @@ Commands:
         with Markdown and PNG figures (Figures 1 and 2); see spacy_infnet.bench.harness.
     bench-viterbi [--labels 17,25,321,400] [--batch-sizes 1,10,100,1000] [--pipeline DIR ...]
         Our Viterbi against pytorch-crf and torch-struct; see spacy_infnet.bench.viterbi_peers.
+    export PIPELINE OUT_DIR [--bench RESULTS.json] [--name NAME] [--repo-id ORG/NAME]
+          [--license ID] [--wheel]
+        Write a Hugging Face Hub model repository (spaCy pipeline, config.json, model card);
+        see spacy_infnet.hub.
+    push PIPELINE ORG/NAME [--bench RESULTS.json] [--private] [--token T] [--revision R]
+          [--license ID] [--wheel]
+        Export and upload to the Hub (huggingface_hub create_repo + upload_folder).
 """
 
 from __future__ import annotations
@@ -61,22 +68,16 @@ def convert(args: argparse.Namespace) -> int:
     return 0
 
 
-DECODERS = {
-    "viterbi": {"@decoders": "spacy_infnet.Viterbi.v1"},
-    "infnet": {"@decoders": "spacy_infnet.InferenceNetwork.v1"},
-    "gd": {"@decoders": "spacy_infnet.GradientDescent.v1"},
-    "tailored": {"@decoders": "spacy_infnet.InstanceTailored.v1"},
-    "warm_gd": {"@decoders": "spacy_infnet.WarmStartGD.v1"},
-}
-
-
 def evaluate(args: argparse.Namespace) -> int:
     import spacy
     from spacy.training import Corpus
 
+    from .pipeline.registry import DECODER_NAMES
+
     overrides = {}
     if args.decoder:
-        overrides = {"components": {args.component: {"decoder": DECODERS[args.decoder]}}}
+        block = {"@decoders": DECODER_NAMES[args.decoder]}
+        overrides = {"components": {args.component: {"decoder": block}}}
     nlp = spacy.load(args.pipeline, config=overrides)
     data = Path(args.data)
     if not data.exists():
@@ -149,12 +150,58 @@ def bench_viterbi(args: argparse.Namespace) -> int:
     return viterbi_peers.main(args)
 
 
+def export(args: argparse.Namespace) -> int:
+    from .hub import build_wheel, save_pretrained
+
+    try:
+        out = save_pretrained(
+            args.pipeline,
+            args.output,
+            bench=args.bench,
+            model_name=args.name,
+            repo_id=args.repo_id,
+            license=args.license,
+        )
+        if args.wheel:
+            wheel = build_wheel(out, out, name=args.name)
+            print(f"wrote {wheel}")
+    except (OSError, ValueError, RuntimeError) as err:
+        raise SystemExit(f"export: {err}")
+    print(
+        f"wrote {out} (config.json, README.md, spaCy pipeline); load it with "
+        f"spacy_infnet.from_pretrained({str(out)!r})"
+    )
+    return 0
+
+
+def push(args: argparse.Namespace) -> int:
+    from .hub import push_to_hub
+
+    try:
+        info = push_to_hub(
+            args.pipeline,
+            args.repo_id,
+            token=args.token,
+            private=args.private,
+            revision=args.revision,
+            bench=args.bench,
+            license=args.license,
+            wheel=args.wheel,
+        )
+    except (OSError, ValueError, RuntimeError) as err:
+        raise SystemExit(f"push: {err}")
+    print(f"uploaded to {getattr(info, 'commit_url', info)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m spacy_infnet",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    from .pipeline.registry import DECODER_NAMES
+
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("convert", help="write a dataset split as a spaCy DocBin (.spacy)")
     p.add_argument("name", help="dataset: twitter_pos, conll2003, ccgbank, ud_ewt, conll")
@@ -174,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="score a pipeline on a DocBin, optionally another decoder")
     p.add_argument("pipeline", help="trained pipeline directory")
     p.add_argument("data", help=".spacy file (see convert)")
-    p.add_argument("--decoder", choices=sorted(DECODERS), default=None)
+    p.add_argument("--decoder", choices=sorted(DECODER_NAMES), default=None)
     p.add_argument("--component", default="infnet_tagger")
     p.add_argument("--output", default=None, help="write the scores as JSON")
     p.set_defaults(func=evaluate)
@@ -225,6 +272,28 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench-viterbi", help="our Viterbi vs pytorch-crf and torch-struct")
     viterbi_peers.add_arguments(p)
     p.set_defaults(func=bench_viterbi)
+
+    def hub_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--bench", default=None, help="`bench` results JSON for the model card")
+        p.add_argument("--license", default=None, help="Hub license id for the card, e.g. mit")
+        p.add_argument("--wheel", action="store_true", help="also build the `spacy package` wheel")
+
+    p = sub.add_parser("export", help="write a Hugging Face Hub model repository")
+    p.add_argument("pipeline", help="trained pipeline directory, e.g. runs/ner/model-best")
+    p.add_argument("output", help="new or empty directory")
+    p.add_argument("--name", default=None, help="model name (card title, wheel name)")
+    p.add_argument("--repo-id", default=None, help="Hub id shown in the card's usage snippet")
+    hub_options(p)
+    p.set_defaults(func=export)
+
+    p = sub.add_parser("push", help="export and upload to the Hugging Face Hub")
+    p.add_argument("pipeline", help="trained pipeline directory")
+    p.add_argument("repo_id", help="ORG/NAME on the Hub (created if missing)")
+    p.add_argument("--private", action="store_true", default=None)
+    p.add_argument("--token", default=None, help="Hub token (default: `hf auth login`'s)")
+    p.add_argument("--revision", default=None, help="branch to commit to")
+    hub_options(p)
+    p.set_defaults(func=push)
     return parser
 
 

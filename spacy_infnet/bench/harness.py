@@ -39,14 +39,10 @@ from typing import Any
 
 import torch
 
+from ..pipeline.registry import DECODER_NAMES
+
 #: Short decoder names (CLI) → registered spaCy decoder functions.
-DECODERS = {
-    "viterbi": "spacy_infnet.Viterbi.v1",
-    "infnet": "spacy_infnet.InferenceNetwork.v1",
-    "gd": "spacy_infnet.GradientDescent.v1",
-    "tailored": "spacy_infnet.InstanceTailored.v1",
-    "warm_gd": "spacy_infnet.WarmStartGD.v1",
-}
+DECODERS = DECODER_NAMES
 #: Display names in tables and figures.
 METHOD_NAMES = {
     "viterbi": "Viterbi",

@@ -51,6 +51,7 @@ from ..core.energy import BLSTMCRFConfig, BLSTMCRFEnergy, Potentials
 from ..core.infnets import InferenceNetwork, InfnetConfig, build_infnet
 from ..data.schemes import convert_scheme, labels_for_scheme, tags_to_spans
 from ..data.vectors import load_word_vectors
+from ..training.allocator import fix_mmap_threshold
 from ..training.objectives import energy_nll_loss, infnet_loss
 from ..training.stages import StageTracker, TwoStageSettings
 from . import registry as _registry  # noqa: F401  (creates the @decoders registry)
@@ -450,6 +451,7 @@ class InfnetTagger(TrainablePipe):
         Sentences with missing or misaligned gold labels are left out of the loss.  The
         networks' own dropout applies; spaCy's ``drop`` is not used.
         """
+        fix_mmap_threshold()  # else glibc's heap grows without bound (training/allocator.py)
         if losses is None:
             losses = {}
         losses.setdefault(self.name, 0.0)

@@ -28,6 +28,16 @@ from ..training.stages import TwoStageSettings
 if not hasattr(registry, "decoders"):
     registry.create("decoders", entry_points=True)
 
+#: Short decoder names (CLI, benchmarks, ``from_pretrained(decoder=...)``) → registered
+#: ``@decoders`` functions.
+DECODER_NAMES = {
+    "viterbi": "spacy_infnet.Viterbi.v1",
+    "infnet": "spacy_infnet.InferenceNetwork.v1",
+    "gd": "spacy_infnet.GradientDescent.v1",
+    "tailored": "spacy_infnet.InstanceTailored.v1",
+    "warm_gd": "spacy_infnet.WarmStartGD.v1",
+}
+
 
 @registry.architectures("spacy_infnet.BLSTMCRF.v1")
 def build_blstm_crf(
