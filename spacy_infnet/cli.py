@@ -74,6 +74,8 @@ def evaluate(args: argparse.Namespace) -> int:
 
     from .pipeline.registry import DECODER_NAMES
 
+    if args.gpu_id >= 0:
+        spacy.require_gpu(args.gpu_id)
     overrides = {}
     if args.decoder:
         block = {"@decoders": DECODER_NAMES[args.decoder]}
@@ -223,6 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("data", help=".spacy file (see convert)")
     p.add_argument("--decoder", choices=sorted(DECODER_NAMES), default=None)
     p.add_argument("--component", default="infnet_tagger")
+    p.add_argument("--gpu-id", type=int, default=-1, help="CUDA device (default: CPU)")
     p.add_argument("--output", default=None, help="write the scores as JSON")
     p.set_defaults(func=evaluate)
 

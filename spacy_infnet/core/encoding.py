@@ -55,6 +55,9 @@ class EncodedBatch:
             packing and the data-dependent indexing that drops padding, which keeps them usable
             under ``torch.func.vmap`` (instance-tailored inference networks, §4.2.1).  The
             results are the same; a wrong promise gives wrong outputs for the padded rows.
+        words: the B token lists themselves, for feature networks that tokenise the text
+            again (a transformer's subword pieces, :mod:`spacy_infnet.core.transformer`); None
+            when the batch was built from tensors alone.
     """
 
     word_ids: torch.Tensor
@@ -62,6 +65,7 @@ class EncodedBatch:
     mask: torch.Tensor
     case_ids: torch.Tensor | None = None
     dense: bool = False
+    words: list[list[str]] | None = None
 
     @property
     def lengths(self) -> torch.Tensor:
@@ -75,6 +79,7 @@ class EncodedBatch:
             self.mask.to(device),
             None if self.case_ids is None else self.case_ids.to(device),
             self.dense,
+            self.words,
         )
 
 
@@ -212,7 +217,7 @@ class TokenEncoder:
                 pos = torch.tensor(cells, dtype=torch.long)
                 type_chars[pos[:, 0], pos[:, 1]] = pos[:, 2]
             char_ids[mask] = type_chars[idx]
-        return EncodedBatch(word_ids, char_ids, mask, case_ids)
+        return EncodedBatch(word_ids, char_ids, mask, case_ids, words=[list(s) for s in sentences])
 
     # -- serialisation ----------------------------------------------------------------------
     def to_dict(self) -> dict:

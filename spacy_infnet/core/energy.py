@@ -108,6 +108,18 @@ class BLSTMCRFConfig:
     normalize_digits: bool = True
     min_freq: int = 1
     max_word_length: int = 25
+    #: A Hugging Face model (directory, installed model package or Hub id) whose pooled word
+    #: vectors replace the word embeddings (:mod:`.transformer`); None: BLSTM-CRF(+).  With a
+    #: transformer, ``hidden_size`` is an optional BLSTM on top (0: none) and ``word_dim`` is
+    #: unused.
+    transformer: str | None = None
+    pooling: str = "first"
+    fine_tune_transformer: bool = True
+    #: Adam learning rate of the transformer's own parameters (the rest use spaCy's optimizer).
+    transformer_learning_rate: float = 5e-5
+    max_length: int | None = None
+    stride: int | None = None
+    case_dim: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -133,25 +145,46 @@ class BLSTMCRFEnergy(nn.Module):
         n_words: int,
         n_chars: int,
         scheme: str = "none",
+        pretrained: bool = True,
     ) -> None:
         super().__init__()
         self.config = config
         self.labels = list(labels)
         self.scheme = scheme
         L = len(self.labels)
-        self.features = BLSTMFeatures(
-            n_words,
-            word_dim=config.word_dim,
-            hidden_size=config.hidden_size,
-            n_layers=config.n_layers,
-            n_chars=n_chars if config.char_cnn else 0,
-            char_dim=config.char_dim,
-            char_filters=config.char_filters,
-            char_window=config.char_window,
-            dropout=config.dropout,
-            fine_tune_embeddings=config.fine_tune_embeddings,
-            word_dropout=config.word_dropout,
-        )
+        if config.transformer:
+            from .transformer import TransformerFeatures
+
+            self.features = TransformerFeatures(
+                config.transformer,
+                pretrained=pretrained,
+                pooling=config.pooling,
+                fine_tune=config.fine_tune_transformer,
+                max_length=config.max_length,
+                stride=config.stride,
+                n_chars=n_chars if config.char_cnn else 0,
+                char_dim=config.char_dim,
+                char_filters=config.char_filters,
+                char_window=config.char_window,
+                case_dim=config.case_dim,
+                hidden_size=config.hidden_size,
+                n_layers=config.n_layers,
+                dropout=config.dropout,
+            )
+        else:
+            self.features = BLSTMFeatures(
+                n_words,
+                word_dim=config.word_dim,
+                hidden_size=config.hidden_size,
+                n_layers=config.n_layers,
+                n_chars=n_chars if config.char_cnn else 0,
+                char_dim=config.char_dim,
+                char_filters=config.char_filters,
+                char_window=config.char_window,
+                dropout=config.dropout,
+                fine_tune_embeddings=config.fine_tune_embeddings,
+                word_dropout=config.word_dropout,
+            )
         self.emission = nn.Linear(self.features.output_size, L)
         self.transitions = nn.Parameter(torch.zeros(L, L))
         self.start_transitions = nn.Parameter(torch.zeros(L))

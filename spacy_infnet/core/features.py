@@ -197,6 +197,16 @@ class BLSTMFeatures(nn.Module):
         self.word_dropout = word_dropout
         self.output_size = 2 * hidden_size
 
+    @property
+    def word_dim(self) -> int:
+        """Word embedding size."""
+        return self.embed.embedding_dim
+
+    def word_embeddings(self, vocabulary=None) -> torch.Tensor:
+        """The word-embedding table [n_words, word_dim] (detached); inference networks start
+        from it.  ``vocabulary`` is unused (the table is already indexed by it)."""
+        return self.embed.weight.detach()
+
     def load_pretrained(self, rows: torch.Tensor, vectors: torch.Tensor) -> None:
         """Copy pretrained vectors into the embedding rows ``rows`` ([K] long, [K, word_dim])."""
         if vectors.shape[1] != self.embed.embedding_dim:

@@ -132,6 +132,24 @@ def _eval_results(config: dict, bench: dict | None, nlp, dataset: str | None) ->
 def _architecture(config: dict) -> list[str]:
     e = config["energy"]
     plus = e.get("char_cnn")
+    if e.get("transformer"):
+        extras = [
+            f"character CNN ({e.get('char_filters')} filters of width {e.get('char_window')})"
+            if plus
+            else "",
+            f"{e.get('case_dim')}-d case embedding" if e.get("case_dim") else "",
+            f"BLSTM {e.get('hidden_size')} units per direction" if e.get("hidden_size") else "",
+        ]
+        extras = ", ".join(x for x in extras if x)
+        lines = [
+            f"- **Energy**: transformer features from `{e['transformer']}` "
+            f"({e.get('pooling')}-piece pooling per word, "
+            f"{'fine-tuned' if e.get('fine_tune_transformer') else 'frozen'})"
+            + (f" with {extras}" if extras else "")
+            + ", and a linear-chain CRF (the energy of Tu & Gimpel 2019, §2). The transformer "
+            "is needed to load this pipeline; inference-network decoding does not run it.",
+        ]
+        return lines + _infnet_and_decoder(config)
     lines = [
         f"- **Energy** (Tu & Gimpel 2019, §2): BLSTM-CRF{'+' if plus else ''}, "
         f"{e.get('word_dim')}-d word embeddings"
@@ -145,6 +163,11 @@ def _architecture(config: dict) -> list[str]:
         )
         + f", dropout {e.get('dropout')}.",
     ]
+    return lines + _infnet_and_decoder(config)
+
+
+def _infnet_and_decoder(config: dict) -> list[str]:
+    lines = []
     inf = config.get("infnet")
     if inf:
         windows = "{" + ",".join(str(w) for w in inf.get("windows", [])) + "}"

@@ -180,6 +180,7 @@ class InfnetTagger(TrainablePipe):
         self.energy: BLSTMCRFEnergy | None = None
         self.infnet: InferenceNetwork | None = None
         self.model = None  # a thinc wrapper around energy + infnet, for spaCy's optimizer
+        self._transformer_optimizer = None
         self._label_index: dict[str, int] = {}
         self._tracker: StageTracker | None = None  # set by initialize: training only
         self._emission_cache: dict[tuple[str, ...], torch.Tensor] = {}
@@ -226,7 +227,9 @@ class InfnetTagger(TrainablePipe):
         gpu = get_current_ops().device_type == "gpu" and torch.cuda.is_available()
         return torch.device("cuda") if gpu else torch.device("cpu")
 
-    def _build(self, encoder: TokenEncoder, labels: Sequence[str]) -> None:
+    def _build(self, encoder: TokenEncoder, labels: Sequence[str], pretrained: bool = True) -> None:
+        """Build the networks; ``pretrained`` loads a transformer's pretrained weights (at
+        initialisation; a restored pipeline loads its own)."""
         self._set_labels(labels)
         self.encoder = encoder
         self.energy = BLSTMCRFEnergy(
@@ -235,11 +238,15 @@ class InfnetTagger(TrainablePipe):
             encoder.n_words,
             encoder.n_chars,
             scheme=self.scheme if self.constraints else "none",
+            pretrained=pretrained,
         ).to(self.device)
+        self._transformer_optimizer = None
         self.infnet = None
         if self.infnet_config is not None:
-            # Ψ reads the energy's vocabularies and starts from its word embeddings.
-            self.infnet_config = replace(self.infnet_config, word_dim=self.energy_config.word_dim)
+            # Ψ reads the energy's vocabularies and starts from its word embeddings (a
+            # transformer energy: static vectors from its input embeddings).
+            word_dim = self.energy.features.word_dim
+            self.infnet_config = replace(self.infnet_config, word_dim=word_dim)
             self.infnet = build_infnet(
                 self.infnet_config, len(self.labels), encoder.n_words, encoder.n_chars
             ).to(self.device)
@@ -367,7 +374,8 @@ class InfnetTagger(TrainablePipe):
         if self.stages.infnet_init == "energy":
             self.infnet.load_energy_network(self.energy)
         else:
-            self.infnet.load_word_embeddings(self.energy.features.embed.weight.detach())
+            table = self.energy.features.word_embeddings(self.encoder.words)
+            self.infnet.load_word_embeddings(table.to(self.device))
         self.cfg["stage"] = "infnet"
         self._emission_cache = {}
         print(
@@ -525,8 +533,31 @@ class InfnetTagger(TrainablePipe):
             )
 
     def finish_update(self, sgd: Optimizer) -> None:
-        """Apply spaCy's optimizer (``[training.optimizer]``) to the accumulated gradients."""
+        """Apply spaCy's optimizer (``[training.optimizer]``) to the accumulated gradients.
+
+        A fine-tuned transformer in the energy has its own optimizer instead: AdamW at
+        ``transformer_learning_rate`` (linear warm-up over the first 100 updates, gradient
+        norm clipped at 1), since spaCy's learning rate suits the
+        CRF layers but would wreck pretrained weights.
+        """
         self._require_model()
+        features = self.energy.features
+        if self.stage == "energy" and getattr(features, "fine_tune", False):
+            params = [p for p in features.transformer_parameters() if p.grad is not None]
+            if params:
+                if self._transformer_optimizer is None:
+                    lr = self.energy_config.transformer_learning_rate
+                    opt = torch.optim.AdamW(features.transformer_parameters(), lr=lr)
+                    warmup = torch.optim.lr_scheduler.LambdaLR(
+                        opt, lambda step: min(1.0, (step + 1) / 100)
+                    )
+                    self._transformer_optimizer = (opt, warmup)
+                opt, warmup = self._transformer_optimizer
+                torch.nn.utils.clip_grad_norm_(params, 1.0)
+                opt.step()
+                warmup.step()
+                for p in params:
+                    p.grad = None  # spaCy's optimizer skips parameters without a gradient
         self.model.finish_update(sgd)
 
     def score(self, examples: Iterable[Example], **kwargs: Any) -> dict[str, Any]:
@@ -599,7 +630,7 @@ class InfnetTagger(TrainablePipe):
             raise ValueError(f"{where}: invalid architecture settings in cfg.json: {err}") from err
         self.scheme = state.get("scheme", self.scheme)
         self.constraints = state.get("constraints", self.constraints)
-        self._build(TokenEncoder.from_dict(state["encoder"]), state["labels"])
+        self._build(TokenEncoder.from_dict(state["encoder"]), state["labels"], pretrained=False)
         self.cfg["vectors"] = state.get("vectors")
         self.cfg["energy_source"] = state.get("energy_source")
         self.cfg["stage"] = state.get("stage", "energy") if self.infnet is not None else "energy"

