@@ -2,13 +2,14 @@
 # GPU: train configs/ner_trf.cfg (transformer energy, then the CNN inference network) on CUDA
 # device 0, selecting on all of eng.testa, and score eng.testb with the inference network and with
 # Viterbi on the same energy (both on the GPU).  Prints the training wall time.
+# CONFIG=configs/ner_trf_blstm.cfg picks another config.
 # Usage: bash recipes/ner_trf_gpu.sh [CONLL_DIR] [OUTPUT_DIR] [extra `spacy train` overrides...]
 set -euo pipefail
 data=${1:-../shared/data/conll2003}
 out=${2:-runs/ner_trf_gpu}
 shift 2 || shift $# || true
 start=$(date +%s)
-python -m spacy train configs/ner_trf.cfg --output "$out" --gpu-id 0 \
+python -m spacy train "${CONFIG:-configs/ner_trf.cfg}" --output "$out" --gpu-id 0 \
   --paths.conll2003 "$data" --paths.dev_limit 0 "$@"
 echo "training wall time: $(( $(date +%s) - start )) s"
 python -m spacy_infnet convert conll2003 "$out/test.spacy" --path "$data" --split test --task ner

@@ -36,6 +36,21 @@ def tags_of(nlp, sentences: list[list[str]]) -> list[list[str]]:
     return [[t.tag_ for t in doc] for doc in nlp.pipe(docs)]
 
 
+def run_python(script: str, data, env: dict):
+    """Run ``script`` in a fresh interpreter with ``data`` as JSON on stdin; its last line of
+    output, parsed as JSON."""
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        input=json.dumps(data),
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 @pytest.fixture(scope="module")
 def bench_results(small_pos_pipeline, tmp_path_factory) -> Path:
     settings = harness.BenchSettings(
@@ -167,16 +182,7 @@ def test_hub_id_resolves_from_the_cache_with_hf_hub_offline(export, tmp_path, tw
         HF_HUB_CACHE=str(cache),
         HF_HOME=str(tmp_path / "hf_home"),
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", script],
-        input=json.dumps(tweets[:10]),
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    out = run_python(script, tweets[:10], env)
     assert Path(out["path"]) == cache / "models--spacy-infnet--tiny-pos" / "snapshots" / commit
     expected = tags_of(from_pretrained(export, decoder="viterbi"), tweets[:10])
     assert out["tags"] == expected
@@ -334,15 +340,4 @@ def test_spacy_package_wheel_installs_and_loads(export, tmp_path, tweets):
         "print(json.dumps([[t.tag_ for t in d] for d in nlp.pipe(docs)]))\n"
     )
     env = dict(os.environ, PYTHONPATH=str(target))
-    proc = subprocess.run(
-        [sys.executable, "-c", script],
-        input=json.dumps(tweets[:10]),
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert json.loads(proc.stdout.strip().splitlines()[-1]) == tags_of(
-        from_pretrained(export), tweets[:10]
-    )
+    assert run_python(script, tweets[:10], env) == tags_of(from_pretrained(export), tweets[:10])
