@@ -9,4 +9,5 @@ out=${2:-runs/ner_trf}
 shift 2 || shift $# || true
 bash "$(dirname "$0")/train_and_evaluate.sh" configs/ner_trf.cfg conll2003 ner "$out" "$data" -- \
   --paths.conll2003 "$data" "$@"
-python "$(dirname "$0")/pipe_speed.py" "$out/model-best" "$out/test.spacy" --output "$out/speed.json"
+python "$(dirname "$0")/pipe_speed.py" "$out/model-best" "$out/test.spacy" --threads 1 \
+  --output "$out/speed.json"
