@@ -23,7 +23,7 @@ import torch
 from spacy.tokens import Doc, DocBin
 from spacy.training import Example
 
-from spacy_infnet.pipeline.registry import DECODER_NAMES
+from spacy_infnet.pipeline.registry import decoder_block
 
 
 def main() -> None:
@@ -41,7 +41,7 @@ def main() -> None:
     decoders = [d.strip() for d in args.decoders.split(",") if d.strip()]
     pipes = {}
     for name in decoders:
-        block = {"@decoders": DECODER_NAMES[name]}
+        block = decoder_block(name)
         pipes[name] = spacy.load(
             args.pipeline, config={"components": {"infnet_tagger": {"decoder": block}}}
         )

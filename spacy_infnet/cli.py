@@ -72,14 +72,13 @@ def evaluate(args: argparse.Namespace) -> int:
     import spacy
     from spacy.training import Corpus
 
-    from .pipeline.registry import DECODER_NAMES
+    from .pipeline.registry import decoder_block
 
     if args.gpu_id >= 0:
         spacy.require_gpu(args.gpu_id)
     overrides = {}
     if args.decoder:
-        block = {"@decoders": DECODER_NAMES[args.decoder]}
-        overrides = {"components": {args.component: {"decoder": block}}}
+        overrides = {"components": {args.component: {"decoder": decoder_block(args.decoder)}}}
     nlp = spacy.load(args.pipeline, config=overrides)
     data = Path(args.data)
     if not data.exists():

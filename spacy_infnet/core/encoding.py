@@ -65,7 +65,7 @@ class EncodedBatch:
     mask: torch.Tensor
     case_ids: torch.Tensor | None = None
     dense: bool = False
-    words: list[list[str]] | None = None
+    words: Sequence[Sequence[str]] | None = None
 
     @property
     def lengths(self) -> torch.Tensor:
@@ -217,7 +217,7 @@ class TokenEncoder:
                 pos = torch.tensor(cells, dtype=torch.long)
                 type_chars[pos[:, 0], pos[:, 1]] = pos[:, 2]
             char_ids[mask] = type_chars[idx]
-        return EncodedBatch(word_ids, char_ids, mask, case_ids, words=[list(s) for s in sentences])
+        return EncodedBatch(word_ids, char_ids, mask, case_ids, words=sentences)
 
     # -- serialisation ----------------------------------------------------------------------
     def to_dict(self) -> dict:

@@ -205,10 +205,7 @@ class TransformerFeatures(nn.Module):
             hidden = self.transformer(
                 input_ids=pieces.input_ids, attention_mask=pieces.attention_mask
             ).last_hidden_state
-        x = pool_words(hidden, pieces, self.pooling)  # [B, T, H]
-        T = batch.mask.shape[1]
-        if x.shape[1] < T:  # the encoder pads to at least one position
-            x = nn.functional.pad(x, (0, 0, 0, T - x.shape[1]))
+        x = pool_words(hidden, pieces, self.pooling)  # [B, T, H], T as in batch.mask
         parts = [x]
         if self.char_cnn is not None:
             parts.append(self.char_cnn(batch.char_ids, batch.dense))
@@ -235,10 +232,13 @@ class TransformerFeatures(nn.Module):
         out = torch.zeros(len(vocabulary), table.shape[1], device=table.device)
         words = list(vocabulary[2:])
         if words:
-            pieces = self.tokenizer(words, add_special_tokens=False)["input_ids"]
             unk = self.tokenizer.unk_token_id
-            for i, ids in enumerate(pieces, start=2):
-                out[i] = table[torch.tensor(ids or [unk], device=table.device)].mean(0)
-            if len(vocabulary) > 1:
-                out[1] = out[2:].mean(0)
+            pieces = [
+                ids or [unk] for ids in self.tokenizer(words, add_special_tokens=False)["input_ids"]
+            ]
+            flat = torch.tensor([i for ids in pieces for i in ids], device=table.device)
+            lengths = torch.tensor([len(ids) for ids in pieces], device=table.device)
+            offsets = torch.cumsum(lengths, 0) - lengths
+            out[2:] = nn.functional.embedding_bag(flat, table, offsets, mode="mean")
+            out[1] = out[2:].mean(0)
         return out

@@ -121,7 +121,7 @@ def from_pretrained(
     """
     import spacy
 
-    from ..pipeline.registry import DECODER_NAMES
+    from ..pipeline.registry import decoder_block
 
     root = resolve(
         repo_id_or_path,
@@ -135,17 +135,10 @@ def from_pretrained(
     check_labels(root, info)
     overrides: dict[str, Any] = dict(config or {})
     if decoder is not None:
-        if isinstance(decoder, str):
-            if decoder not in DECODER_NAMES:
-                raise ValueError(
-                    f"unknown decoder {decoder!r}: choose from {', '.join(DECODER_NAMES)} "
-                    "or pass a config block {'@decoders': ..., ...}"
-                )
-            decoder = {"@decoders": DECODER_NAMES[decoder]}
         components = dict(overrides.get("components", {}))
         components[info["component"]] = {
             **components.get(info["component"], {}),
-            "decoder": dict(decoder),
+            "decoder": decoder_block(decoder),
         }
         overrides["components"] = components
     return spacy.load(root, config=overrides)

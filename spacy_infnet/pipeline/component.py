@@ -54,6 +54,7 @@ from ..data.vectors import load_word_vectors
 from ..training.allocator import fix_mmap_threshold
 from ..training.objectives import energy_nll_loss, infnet_loss
 from ..training.stages import StageTracker, TwoStageSettings
+from ..training.transformer_optimizer import TransformerOptimizer
 from . import registry as _registry  # noqa: F401  (creates the @decoders registry)
 from .scorers import score_infnet
 
@@ -535,29 +536,19 @@ class InfnetTagger(TrainablePipe):
     def finish_update(self, sgd: Optimizer) -> None:
         """Apply spaCy's optimizer (``[training.optimizer]``) to the accumulated gradients.
 
-        A fine-tuned transformer in the energy has its own optimizer instead: AdamW at
-        ``transformer_learning_rate`` (linear warm-up over the first 100 updates, gradient
-        norm clipped at 1), since spaCy's learning rate suits the
-        CRF layers but would wreck pretrained weights.
+        A fine-tuned transformer in the energy is stepped first by its own optimizer
+        (:class:`~spacy_infnet.training.transformer_optimizer.TransformerOptimizer`), which
+        clears its gradients so that spaCy's optimizer leaves it alone.
         """
         self._require_model()
         features = self.energy.features
         if self.stage == "energy" and getattr(features, "fine_tune", False):
-            params = [p for p in features.transformer_parameters() if p.grad is not None]
-            if params:
-                if self._transformer_optimizer is None:
-                    lr = self.energy_config.transformer_learning_rate
-                    opt = torch.optim.AdamW(features.transformer_parameters(), lr=lr)
-                    warmup = torch.optim.lr_scheduler.LambdaLR(
-                        opt, lambda step: min(1.0, (step + 1) / 100)
-                    )
-                    self._transformer_optimizer = (opt, warmup)
-                opt, warmup = self._transformer_optimizer
-                torch.nn.utils.clip_grad_norm_(params, 1.0)
-                opt.step()
-                warmup.step()
-                for p in params:
-                    p.grad = None  # spaCy's optimizer skips parameters without a gradient
+            if self._transformer_optimizer is None:
+                self._transformer_optimizer = TransformerOptimizer(
+                    features.transformer_parameters(),
+                    self.energy_config.transformer_learning_rate,
+                )
+            self._transformer_optimizer.step()
         self.model.finish_update(sgd)
 
     def score(self, examples: Iterable[Example], **kwargs: Any) -> dict[str, Any]:

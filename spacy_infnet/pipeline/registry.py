@@ -39,6 +39,23 @@ DECODER_NAMES = {
 }
 
 
+def decoder_block(decoder: str | dict) -> dict:
+    """The ``[components.infnet_tagger.decoder]`` config block of a short decoder name (the
+    registry defaults) or a copy of a given ``{"@decoders": ..., ...}`` block.
+
+    Raises:
+        ValueError: an unknown short name.
+    """
+    if isinstance(decoder, dict):
+        return dict(decoder)
+    if decoder not in DECODER_NAMES:
+        raise ValueError(
+            f"unknown decoder {decoder!r}: choose from {', '.join(DECODER_NAMES)} "
+            "or pass a config block {'@decoders': ..., ...}"
+        )
+    return {"@decoders": DECODER_NAMES[decoder]}
+
+
 @registry.architectures("spacy_infnet.BLSTMCRF.v1")
 def build_blstm_crf(
     word_dim: int = 100,
