@@ -57,6 +57,7 @@ def convert(args: argparse.Namespace) -> int:
         task=args.task,
         scheme=args.scheme,
         options=dict(args.option or []),
+        documents=args.documents,
     ):
         docbin.add(eg.reference)
         n_docs += 1
@@ -212,6 +213,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--task", default="ner", choices=["ner", "tag"])
     p.add_argument("--scheme", default="bioes", help="scheme of the dataset's NER tags")
     p.add_argument("--lang", default="en")
+    p.add_argument(
+        "--documents",
+        action="store_true",
+        help="one doc per document (sentences joined, sentence starts kept), not per sentence",
+    )
     p.add_argument(
         "--option",
         action="append",

@@ -1,6 +1,7 @@
 """Tests for spacy_infnet.data: loaders on the real data, word vectors, errors."""
 
 import hashlib
+import itertools
 from pathlib import Path
 
 import datasets
@@ -132,8 +133,14 @@ def conll03(shared_data):
 
 
 def test_conll2003_counts_and_schema(conll03):
-    assert_schema(conll03, extra_columns=("pos_tags", "chunk_tags", "ner_tags"))
+    assert_schema(conll03, extra_columns=("pos_tags", "chunk_tags", "ner_tags", "document"))
     assert [len(conll03[s]) for s in SPLITS] == [14_041, 3_250, 3_453]
+    # -DOCSTART- documents: 946 / 216 / 231 (Tjong Kim Sang & De Meulder 2003, Table 1),
+    # numbered from 0 in file order
+    for split, n_docs in zip(SPLITS, (946, 216, 231)):
+        ids = conll03[split]["document"]
+        assert ids[0] == 0 and ids[-1] == n_docs - 1
+        assert all(0 <= b - a <= 1 for a, b in itertools.pairwise(ids))
     assert [sum(map(len, conll03[s]["tokens"])) for s in SPLITS] == [203_621, 51_362, 46_435]
     assert names_of(conll03["train"]) == CONLL2003_BIOES_NAMES
     assert len(CONLL2003_BIOES_NAMES) == 17

@@ -371,3 +371,80 @@ def pool_words(hidden: torch.Tensor, batch: PieceBatch, mode: str = "first") -> 
     summed = gathered.masked_fill(~valid.unsqueeze(-1), 0.0).sum(dim=2)
     count = valid.sum(dim=2).clamp(min=1).to(hidden.dtype)
     return summed / count.unsqueeze(-1)
+
+
+class WordPieceBags:
+    """Every word as the bag of its subword pieces: an open-vocabulary word input.
+
+    An inference network distilled from a transformer energy reads words, not the transformer.
+    With a word-index table, a word unseen in training is one shared unknown vector; as a bag of
+    the tokenizer's pieces (``mean_k P[piece_k(w)]`` over a [n_pieces, D] table P started from
+    the transformer's input embeddings) every word has its own vector, and words seen in
+    training lend what they learnt to unseen words made of the same pieces.  Only the tokenizer
+    runs, once per distinct word string (cached), never the transformer.
+
+    Args:
+        tokenizer: a Hugging Face tokenizer; each word is tokenised alone, without special
+            tokens; a word with no pieces (``""``, ``"\\u200b"``) gets the unknown piece.
+        n_pieces: rows of the piece table (default ``len(tokenizer)``; a model's embedding
+            matrix may have more rows than the tokenizer has pieces).
+        cache_size: most word strings remembered (the cache is emptied when full).
+    """
+
+    def __init__(
+        self, tokenizer: Any, n_pieces: int | None = None, cache_size: int = 1_000_000
+    ) -> None:
+        self.tokenizer = tokenizer
+        self.n_pieces = len(tokenizer) if n_pieces is None else int(n_pieces)
+        self.unk = tokenizer.unk_token_id if tokenizer.unk_token_id is not None else 0
+        self.cache_size = cache_size
+        self._cache: dict[str, tuple[int, ...]] = {}
+
+    def pieces(self, words: Sequence[str]) -> list[tuple[int, ...]]:
+        """Piece ids of each word (tokenising only the words not cached yet).
+
+        Raises:
+            TypeError: a word is not a ``str``.
+        """
+        for w in words:
+            if not isinstance(w, str):
+                raise TypeError(f"words must be str, got {type(w).__name__} {w!r}")
+        new = list(dict.fromkeys(w for w in words if w not in self._cache))
+        if new:
+            if len(self._cache) + len(new) > self.cache_size:
+                self._cache.clear()
+            ids = self.tokenizer(new, add_special_tokens=False)["input_ids"]
+            for w, w_ids in zip(new, ids):
+                self._cache[w] = tuple(w_ids) or (self.unk,)
+        return [self._cache[w] for w in words]
+
+    def bags(
+        self, sentences: Sequence[Sequence[str]], length: int, device: torch.device | str = "cpu"
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The batch's distinct words as bags, for ``torch.nn.functional.embedding_bag``.
+
+        Args:
+            sentences: B token lists.
+            length: T ≥ the longest sentence (the padded batch length).
+
+        Returns:
+            ``(flat, offsets, index)``: ``flat`` [N] piece ids of the U distinct words, one after
+            the other; ``offsets`` [U] where each word's pieces start; ``index`` [B, T] long, the
+            word type of each token.  Type 0 is an empty bag (its mean is the zero vector) used
+            for padding positions.
+
+        Raises:
+            ValueError: a sentence longer than ``length``.
+        """
+        types: dict[str, int] = {}
+        index = torch.zeros(len(sentences), length, dtype=torch.long)
+        for b, sentence in enumerate(sentences):
+            if len(sentence) > length:
+                raise ValueError(f"sentence {b} has {len(sentence)} words, more than T={length}")
+            row = [types.setdefault(w, len(types) + 1) for w in sentence]
+            index[b, : len(row)] = torch.tensor(row, dtype=torch.long)
+        bag_pieces = self.pieces(list(types))
+        lengths = torch.tensor([0] + [len(p) for p in bag_pieces], dtype=torch.long)
+        offsets = torch.cumsum(lengths, 0) - lengths
+        flat = torch.tensor([i for p in bag_pieces for i in p], dtype=torch.long)
+        return flat.to(device), offsets.to(device), index.to(device)

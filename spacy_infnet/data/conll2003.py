@@ -9,6 +9,7 @@ scheme the paper trains with (17 labels).
 
 from __future__ import annotations
 
+import bisect
 import os
 from pathlib import Path
 
@@ -72,6 +73,7 @@ def _features() -> datasets.Features:
             "pos_tags": datasets.Sequence(datasets.ClassLabel(names=CONLL2003_POS_NAMES)),
             "chunk_tags": datasets.Sequence(datasets.ClassLabel(names=CONLL2003_CHUNK_NAMES)),
             "ner_tags": datasets.Sequence(datasets.ClassLabel(names=CONLL2003_NER_NAMES)),
+            "document": datasets.Value("int32"),
             "tags": datasets.Sequence(datasets.ClassLabel(names=CONLL2003_BIOES_NAMES)),
         }
     )
@@ -82,7 +84,11 @@ def _read_file(path: Path) -> dict[str, list]:
     # IOB1 uses the same B-/I- tag strings as the hub's IOB2 lists.
     chunk_ok = set(CONLL2003_CHUNK_NAMES)
     ner_ok = set(CONLL2003_NER_NAMES)
-    cols: dict[str, list] = {k: [] for k in ("tokens", "pos", "chunk", "ner")}
+    cols: dict[str, list] = {k: [] for k in ("tokens", "pos", "chunk", "ner", "document")}
+    # 1-based line numbers of the -DOCSTART- lines: a sentence belongs to the document opened by
+    # the last one before it (document 0 when the file does not start with one).
+    with open(path, encoding="utf-8") as fh:
+        doc_starts = [n for n, line in enumerate(fh, start=1) if line.startswith("-DOCSTART-")]
     for block in read_blocks(path, separator=None, doc_separator="-DOCSTART-"):
         tokens, pos, chunk, ner = [], [], [], []
         for lineno, fields in block:
@@ -105,6 +111,7 @@ def _read_file(path: Path) -> dict[str, list]:
         cols["pos"].append(pos)
         cols["chunk"].append(chunk)
         cols["ner"].append(ner)
+        cols["document"].append(max(bisect.bisect_left(doc_starts, block[0][0]) - 1, 0))
     if not cols["tokens"]:
         raise ValueError(f"{path}: no sentences found (empty file)")
     return cols
@@ -125,6 +132,7 @@ def _load_local(folder: Path) -> datasets.DatasetDict:
                 "pos_tags": encode(cols["pos"], CONLL2003_POS_NAMES),
                 "chunk_tags": encode(chunk_iob2, CONLL2003_CHUNK_NAMES),
                 "ner_tags": encode(ner_iob2, CONLL2003_NER_NAMES),
+                "document": cols["document"],
                 "tags": encode(bioes, CONLL2003_BIOES_NAMES),
             },
             features,
@@ -168,9 +176,11 @@ def load_conll2003(path: str | os.PathLike | None = None, **hub_options) -> data
         DatasetDict (train / validation / test) with columns ``id`` (sentence
         index in the split), ``tokens``, ``pos_tags``, ``chunk_tags``,
         ``ner_tags`` (ClassLabels with the hub's names and order; chunk and
-        NER in IOB2) and ``tags`` (NER in BIOES, the 17 labels of
-        :data:`CONLL2003_BIOES_NAMES`).  ``-DOCSTART-`` lines produce no
-        sentence.
+        NER in IOB2), ``tags`` (NER in BIOES, the 17 labels of
+        :data:`CONLL2003_BIOES_NAMES`) and, from local files only,
+        ``document`` (index of the ``-DOCSTART-`` document the sentence
+        belongs to, for document context: the hub copy has no document
+        boundaries).  ``-DOCSTART-`` lines produce no sentence.
 
     Raises:
         ValueError: a line without 4 columns or with a POS/chunk/NER tag

@@ -248,8 +248,13 @@ class InfnetTagger(TrainablePipe):
             # transformer energy: static vectors from its input embeddings).
             word_dim = self.energy.features.word_dim
             self.infnet_config = replace(self.infnet_config, word_dim=word_dim)
+            piece_bags = getattr(self.energy.features, "piece_bags", None)
             self.infnet = build_infnet(
-                self.infnet_config, len(self.labels), encoder.n_words, encoder.n_chars
+                self.infnet_config,
+                len(self.labels),
+                encoder.n_words,
+                encoder.n_chars,
+                pieces=piece_bags() if self.infnet_config.piece_embeddings and piece_bags else None,
             ).to(self.device)
         modules = {"energy": self.energy}
         if self.infnet is not None:
@@ -374,6 +379,8 @@ class InfnetTagger(TrainablePipe):
             p.grad = None  # spaCy's optimizer skips parameters without a gradient
         if self.stages.infnet_init == "energy":
             self.infnet.load_energy_network(self.energy)
+        elif self.infnet_config.piece_embeddings:
+            self.infnet.load_word_embeddings(self.energy.features.piece_embeddings())
         else:
             table = self.energy.features.word_embeddings(self.encoder.words)
             self.infnet.load_word_embeddings(table.to(self.device))

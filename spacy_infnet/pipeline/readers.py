@@ -12,6 +12,7 @@ Config::
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections.abc import Callable, Iterator
 from functools import lru_cache
@@ -28,24 +29,52 @@ from ..data.schemes import tags_to_spans
 
 @lru_cache(maxsize=8)
 def _load_split(name: str, path: str | None, split: str, options: tuple) -> tuple:
+    """``((tokens, tags, document), ...)`` per sentence; document is None without the column."""
     dsd = load_dataset(name, path=path, **dict(options))
     if split not in dsd:
         raise ValueError(f"dataset {name!r} has no split {split!r}; it has {sorted(dsd)}")
     ds = dsd[split]
     names = ds.features["tags"].feature.names
+    documents = ds["document"] if "document" in ds.column_names else [None] * len(ds)
     return tuple(
-        (tuple(tokens), tuple(names[t] for t in tags))
-        for tokens, tags in zip(ds["tokens"], ds["tags"])
+        (tuple(tokens), tuple(names[t] for t in tags), document)
+        for tokens, tags, document in zip(ds["tokens"], ds["tags"], documents)
     )
 
 
+def _group_documents(rows: list, name: str, split: str) -> list:
+    """Merge consecutive sentences of one document: ``(tokens, tags, sent_starts)`` rows."""
+    if rows and rows[0][2] is None:
+        raise ValueError(
+            f"documents=True needs document boundaries, and {name}/{split} has no 'document' "
+            "column (CoNLL-2003 has one when read from local files: path=<folder with eng.train>)"
+        )
+    grouped = []
+    for _, sentences in itertools.groupby(rows, key=lambda row: row[2]):
+        tokens, tags, starts = [], [], []
+        for sent_tokens, sent_tags, _ in sentences:
+            if not sent_tokens:
+                continue
+            starts.extend([True] + [False] * (len(sent_tokens) - 1))
+            tokens.extend(sent_tokens)
+            tags.extend(sent_tags)
+        if tokens:
+            grouped.append((tuple(tokens), tuple(tags), starts))
+    return grouped
+
+
 def make_reference(
-    nlp: Language, tokens: tuple[str, ...], tags: tuple[str, ...], task: str, scheme: str
+    nlp: Language,
+    tokens: tuple[str, ...],
+    tags: tuple[str, ...],
+    task: str,
+    scheme: str,
+    sent_starts: list[bool] | None = None,
 ) -> Doc:
     """A gold ``Doc``: entities from ``scheme`` tags (task "ner") or ``token.tag_`` (task "tag")."""
     if task == "tag":
-        return Doc(nlp.vocab, words=list(tokens), tags=list(tags))
-    doc = Doc(nlp.vocab, words=list(tokens))
+        return Doc(nlp.vocab, words=list(tokens), tags=list(tags), sent_starts=sent_starts)
+    doc = Doc(nlp.vocab, words=list(tokens), sent_starts=sent_starts)
     doc.set_ents(
         [Span(doc, s, e, label=lab) for s, e, lab in tags_to_spans(list(tags), scheme=scheme)],
         default="outside",
@@ -64,20 +93,35 @@ def dataset_examples(
     options: dict | None = None,
     limit: int = 0,
     shuffle: bool = False,
+    documents: bool = False,
 ) -> Iterator[Example]:
-    """Yield :class:`spacy.training.Example` objects for one split of a dataset."""
+    """Yield :class:`spacy.training.Example` objects for one split of a dataset.
+
+    One example per sentence, or with ``documents=True`` one per document (its sentences joined,
+    ``Token.is_sent_start`` marking where each begins), so that a transformer energy reads each
+    sentence with its neighbours as context.  ``limit`` counts sentences (taken in file order,
+    before grouping); ``shuffle`` shuffles the examples.
+
+    Raises:
+        ValueError: an unknown ``task``; ``documents=True`` on a dataset without a ``document``
+            column.
+    """
     if task not in ("ner", "tag"):
         raise ValueError(f"unknown task {task!r}: expected 'ner' or 'tag'")
     rows = list(_load_split(name, path, split, tuple(sorted((options or {}).items()))))
-    if shuffle:
-        random.shuffle(rows)
     if limit:
         rows = rows[:limit]
-    for tokens, tags in rows:
+    if documents:
+        rows = _group_documents(rows, name, split)
+    else:
+        rows = [(tokens, tags, None) for tokens, tags, _ in rows]
+    if shuffle:
+        random.shuffle(rows)
+    for tokens, tags, starts in rows:
         if not tokens:
             continue
-        ref = make_reference(nlp, tokens, tags, task, scheme)
-        yield Example(Doc(nlp.vocab, words=list(tokens)), ref)
+        ref = make_reference(nlp, tokens, tags, task, scheme, sent_starts=starts)
+        yield Example(Doc(nlp.vocab, words=list(tokens), sent_starts=starts), ref)
 
 
 @registry.readers("spacy_infnet.DatasetCorpus.v1")
@@ -90,6 +134,7 @@ def create_dataset_corpus(
     options: dict[str, Any] = {},  # noqa: B006  (spaCy config defaults are plain values)
     limit: int = 0,
     shuffle: bool = False,
+    documents: bool = False,
 ) -> Callable[[Language], Iterator[Example]]:
     """Reader over ``spacy_infnet.load_dataset(name, path, **options)[split]``.
 
@@ -101,7 +146,9 @@ def create_dataset_corpus(
         scheme: scheme of the dataset's tags for task "ner" ("bioes", "iob2", "iob1").
         options: extra keyword arguments of the loader.
         limit: keep only the first ``limit`` sentences (0 = all).
-        shuffle: shuffle the sentences every time the corpus is read.
+        shuffle: shuffle the examples every time the corpus is read.
+        documents: one example per document (sentences joined, sentence starts kept) instead
+            of one per sentence; needs a ``document`` column (CoNLL-2003 from local files).
     """
     path = path or None
 
@@ -116,6 +163,7 @@ def create_dataset_corpus(
             options=options,
             limit=limit,
             shuffle=shuffle,
+            documents=documents,
         )
 
     return read

@@ -231,6 +231,7 @@ def build_cnn_infnet(
     case_dim: int = 0,
     dropout: float = 0.0,
     fine_tune_embeddings: bool = True,
+    piece_embeddings: bool = False,
 ) -> InfnetConfig:
     """CNN inference network: H filters per window width 2n+1, e.g. [1, 3] or [1, 5] (§4.1)."""
     return InfnetConfig(
@@ -244,6 +245,7 @@ def build_cnn_infnet(
         case_dim=case_dim,
         dropout=dropout,
         fine_tune_embeddings=fine_tune_embeddings,
+        piece_embeddings=piece_embeddings,
     )
 
 
@@ -258,6 +260,7 @@ def build_blstm_infnet(
     case_dim: int = 0,
     dropout: float = 0.0,
     fine_tune_embeddings: bool = True,
+    piece_embeddings: bool = False,
 ) -> InfnetConfig:
     """BLSTM tagger inference network, H units per direction, 1 or 2 layers (§4.1)."""
     return InfnetConfig(
@@ -271,6 +274,7 @@ def build_blstm_infnet(
         case_dim=case_dim,
         dropout=dropout,
         fine_tune_embeddings=fine_tune_embeddings,
+        piece_embeddings=piece_embeddings,
     )
 
 
@@ -286,6 +290,7 @@ def build_seq2seq_infnet(
     case_dim: int = 0,
     dropout: float = 0.0,
     fine_tune_embeddings: bool = True,
+    piece_embeddings: bool = False,
 ) -> InfnetConfig:
     """Seq2seq inference network with fixed position attention (§4.1, Goyal et al. 2018)."""
     return InfnetConfig(
@@ -300,6 +305,7 @@ def build_seq2seq_infnet(
         case_dim=case_dim,
         dropout=dropout,
         fine_tune_embeddings=fine_tune_embeddings,
+        piece_embeddings=piece_embeddings,
     )
 
 

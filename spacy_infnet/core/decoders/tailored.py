@@ -14,7 +14,8 @@ gets its own parameter copy (stacked on a leading axis) and ``torch.func.vmap`` 
 updates the whole group.  The word-embedding table is not copied per sentence: a sentence
 reads only the rows of its own words, so its copy is those rows (a sentence-local table; a
 word that occurs twice shares one row, exactly as in the full table) and the update is the
-same as tailoring the full table.
+same as tailoring the full table.  A network that reads words as bags of subword pieces
+(``piece_embeddings``) keeps its word vectors fixed while the rest of ψ is tailored.
 
 As in :mod:`.gradient`, the energy's potentials are computed once and detached, the
 objective may soften the tag-scheme constraints (``constraint_penalty``), and the reported
@@ -109,43 +110,61 @@ class InstanceTailoredDecoder(Decoder):
         lengths = batch.mask.sum(dim=1)
         was_training = net.training
         net.eval()
+        # A piece-embedding network's word vectors (bags of pieces) are computed once and
+        # held fixed; the rest of ψ is tailored.
+        vectors = net.inputs.word_vectors(batch) if net.inputs.piece_mode else None
         try:
             for n in sorted(set(lengths.tolist()) - {0}):
                 rows = torch.nonzero(lengths == n).flatten()
                 for chunk in rows.split(self.group_size):
-                    for k, z in self._tailor(net, objective, batch, chunk, n, wanted, lr).items():
+                    group = None if vectors is None else vectors[chunk, :n]
+                    tailored = self._tailor(net, objective, batch, chunk, n, wanted, lr, group)
+                    for k, z in tailored.items():
                         logits[k][chunk, :n] = z
         finally:
             net.train(was_training)
         return {k: decoded_from_logits(batch, reported, z) for k, z in logits.items()}
 
-    def _tailor(self, net, objective, batch, rows, n, wanted, lr) -> dict[int, torch.Tensor]:
-        """Tailor one group of sentences of length ``n``; {N: logits [G, n, L]}."""
+    def _tailor(
+        self, net, objective, batch, rows, n, wanted, lr, vectors=None
+    ) -> dict[int, torch.Tensor]:
+        """Tailor one group of sentences of length ``n``; {N: logits [G, n, L]}.
+
+        ``vectors`` [G, n, D]: fixed word vectors of a piece-embedding network (else None)."""
         G = rows.shape[0]
         words = batch.word_ids[rows, :n]
         chars = batch.char_ids[rows, :n]
         cases = None if batch.case_ids is None else batch.case_ids[rows, :n]
         emissions = objective.emissions[rows, :n]
-        local = _local_vocabulary(words)
-        table = net.inputs.embed.weight
-        local_table = torch.cat([table.new_zeros(G, 1, table.shape[1]), table[words]], dim=1)
         trainable = {k: v for k, v in net.named_parameters() if v.requires_grad and k != _EMBED}
         params = {
             k: v.detach().unsqueeze(0).expand(G, *v.shape).clone() for k, v in trainable.items()
         }
         frozen = {}
-        if table.requires_grad:
-            params[_EMBED] = local_table
-        else:
-            frozen[_EMBED] = local_table
+        local = words
+        if vectors is None:
+            local = _local_vocabulary(words)
+            table = net.inputs.embed.weight
+            local_table = torch.cat([table.new_zeros(G, 1, table.shape[1]), table[words]], dim=1)
+            if table.requires_grad:
+                params[_EMBED] = local_table
+            else:
+                frozen[_EMBED] = local_table
         ones = torch.ones(1, n, dtype=torch.bool, device=words.device)
 
-        def sentence_logits(p, frozen_p, w, c, case):
-            one = EncodedBatch(w[None], c[None], ones, None if case is None else case[None], True)
+        def sentence_logits(p, frozen_p, w, c, case, vec):
+            one = EncodedBatch(
+                w[None],
+                c[None],
+                ones,
+                None if case is None else case[None],
+                True,
+                word_vectors=None if vec is None else vec[None],
+            )
             return functional_call(net, {**p, **frozen_p}, (one,))[0]
 
-        def sentence_energy(p, frozen_p, w, c, case, em):
-            y = torch.softmax(sentence_logits(p, frozen_p, w, c, case), dim=-1)
+        def sentence_energy(p, frozen_p, w, c, case, vec, em):
+            y = torch.softmax(sentence_logits(p, frozen_p, w, c, case, vec), dim=-1)
             return crf_energy(
                 em[None],
                 objective.transitions,
@@ -157,8 +176,8 @@ class InstanceTailoredDecoder(Decoder):
 
         case_dim = None if cases is None else 0
         frozen_dims = {k: 0 for k in frozen}
-        args = (local, chars, cases)
-        in_dims = (0, frozen_dims, 0, 0, case_dim)
+        args = (local, chars, cases, vectors)
+        in_dims = (0, frozen_dims, 0, 0, case_dim, None if vectors is None else 0)
         step_grad = vmap(grad(sentence_energy), in_dims=(*in_dims, 0))
         forward = vmap(sentence_logits, in_dims=in_dims)
         velocity = {k: torch.zeros_like(v) for k, v in params.items()}

@@ -22,6 +22,7 @@ from __future__ import annotations
 import abc
 import math
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -50,6 +51,10 @@ class InfnetConfig:
             character CNN's capitalisation signal when speed matters.
         dropout: dropout on the input representation and the last hidden layer ("+").
         fine_tune_embeddings: whether word embeddings are updated during distillation.
+        piece_embeddings: read each word as the mean of its subword-piece embeddings
+            (:class:`~spacy_infnet.core.pieces.WordPieceBags`; the table starts from a
+            transformer energy's input embeddings) instead of a word-index table, so that
+            words unseen in training get their own vectors.  Needs a transformer energy.
     """
 
     architecture: str = "cnn"
@@ -65,6 +70,7 @@ class InfnetConfig:
     case_dim: int = 0
     dropout: float = 0.0
     fine_tune_embeddings: bool = True
+    piece_embeddings: bool = False
 
     def __post_init__(self) -> None:
         if self.architecture not in ARCHITECTURES:
@@ -94,17 +100,27 @@ class InputEmbedding(nn.Module):
     """Word embeddings, optionally concatenated with a character CNN (§2.1) and a case-class
     embedding, then dropout.
 
+    With ``config.piece_embeddings`` the table ``embed`` has one row per subword piece
+    (``n_words`` is then the tokenizer's vocabulary size) and a word's vector is the mean of its
+    pieces' rows; :attr:`pieces` (a :class:`~spacy_infnet.core.pieces.WordPieceBags`) must be
+    set before use.
+
     Shapes: ``forward(batch) -> [B, T, output_size]``; padding positions are zero vectors
     (before dropout), so zero-padded convolutions see padding exactly as sentence ends.
     """
 
     def __init__(self, config: InfnetConfig, n_words: int, n_chars: int) -> None:
         super().__init__()
-        self.embed = nn.Embedding(n_words, config.word_dim, padding_idx=0)
+        self.pieces = None  # WordPieceBags in piece mode
+        self.piece_mode = config.piece_embeddings
+        self.embed = nn.Embedding(
+            n_words, config.word_dim, padding_idx=None if self.piece_mode else 0
+        )
         bound = math.sqrt(3.0 / config.word_dim)
         nn.init.uniform_(self.embed.weight, -bound, bound)
-        with torch.no_grad():
-            self.embed.weight[0].zero_()
+        if not self.piece_mode:
+            with torch.no_grad():
+                self.embed.weight[0].zero_()
         self.embed.weight.requires_grad_(config.fine_tune_embeddings)
         use_chars = config.char_cnn and n_chars > 0
         self.char_cnn = (
@@ -124,8 +140,27 @@ class InputEmbedding(nn.Module):
             config.word_dim + (config.char_filters if use_chars else 0) + config.case_dim
         )
 
+    def word_vectors(self, batch: EncodedBatch) -> torch.Tensor:
+        """[B, T, word_dim]: each token's word vector (a table row, or the mean of its pieces').
+
+        Raises:
+            ValueError: piece mode without :attr:`pieces`, or a batch without ``words``.
+        """
+        if not self.piece_mode:
+            return self.embed(batch.word_ids)
+        if self.pieces is None or batch.words is None:
+            raise ValueError(
+                "this inference network reads words as subword pieces (piece_embeddings=True): "
+                "it needs its tokenizer (a transformer energy) and batches encoded from words"
+            )
+        flat, offsets, index = self.pieces.bags(
+            batch.words, batch.word_ids.shape[1], self.embed.weight.device
+        )
+        types = nn.functional.embedding_bag(flat, self.embed.weight, offsets, mode="mean")
+        return types[index]
+
     def forward(self, batch: EncodedBatch) -> torch.Tensor:
-        x = self.embed(batch.word_ids)
+        x = batch.word_vectors if batch.word_vectors is not None else self.word_vectors(batch)
         if self.char_cnn is not None:
             x = torch.cat([x, self.char_cnn(batch.char_ids, batch.dense)], dim=-1)
         if self.case_embed is not None:
@@ -213,9 +248,17 @@ def token_cross_entropy(
 
 
 def build_infnet(
-    config: InfnetConfig, n_labels: int, n_words: int, n_chars: int
+    config: InfnetConfig, n_labels: int, n_words: int, n_chars: int, pieces: Any = None
 ) -> InferenceNetwork:
-    """Instantiate the architecture named by ``config.architecture``."""
+    """Instantiate the architecture named by ``config.architecture``.
+
+    Args:
+        pieces: a :class:`~spacy_infnet.core.pieces.WordPieceBags`, needed (and only used) when
+            ``config.piece_embeddings``: the word table then has ``pieces.n_pieces`` rows.
+
+    Raises:
+        ValueError: ``config.piece_embeddings`` without ``pieces``.
+    """
     from .blstm import BLSTMInferenceNetwork
     from .cnn import CNNInferenceNetwork
     from .seq2seq import Seq2SeqInferenceNetwork
@@ -225,4 +268,13 @@ def build_infnet(
         "blstm": BLSTMInferenceNetwork,
         "seq2seq": Seq2SeqInferenceNetwork,
     }[config.architecture]
-    return cls(config, n_labels, n_words, n_chars)
+    if not config.piece_embeddings:
+        return cls(config, n_labels, n_words, n_chars)
+    if pieces is None:
+        raise ValueError(
+            "piece_embeddings = true reads words as a transformer tokenizer's pieces: it needs "
+            "a transformer energy (spacy_infnet.TransformerCRF.v1)"
+        )
+    net = cls(config, n_labels, pieces.n_pieces, n_chars)
+    net.inputs.pieces = pieces
+    return net
