@@ -49,6 +49,10 @@ def main() -> None:
     gold = list(DocBin().from_disk(args.data).get_docs(first.vocab))
     words = [[t.text for t in doc] for doc in gold]
     n_words = sum(map(len, words))
+    # documents (convert --documents) hold several sentences: sentences/s counts sentences
+    n_sents = sum(
+        sum(1 for _ in doc.sents) if doc.has_annotation("SENT_START") else 1 for doc in gold
+    )
     seconds: dict[str, list[float]] = {d: [] for d in decoders}
     predicted: dict[str, list[Doc]] = {}
     for name, nlp in pipes.items():  # warm-up
@@ -72,13 +76,14 @@ def main() -> None:
                 "tag_acc": scores.get("tag_acc"),
                 "seconds": s,
                 "seconds_all": seconds[name],
-                "sentences_per_s": len(words) / s,
+                "sentences_per_s": n_sents / s,
                 "words_per_s": n_words / s,
             }
         )
     base = rows[0]["sentences_per_s"]
     print(
-        f"{args.pipeline} on {args.data}: {len(words):,} docs, {n_words:,} words, batch "
+        f"{args.pipeline} on {args.data}: {len(words):,} docs, {n_sents:,} sentences, "
+        f"{n_words:,} words, batch "
         f"{args.batch_size}, {torch.get_num_threads()} torch threads, median of {args.repeats}"
     )
     print("| decoder | F1 / acc | sentences/s | words/s | × first |")
@@ -95,6 +100,8 @@ def main() -> None:
                 {
                     "pipeline": args.pipeline,
                     "data": args.data,
+                    "docs": len(words),
+                    "sentences": n_sents,
                     "batch_size": args.batch_size,
                     "torch_threads": torch.get_num_threads(),
                     "rows": rows,

@@ -202,7 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    from .pipeline.registry import DECODER_NAMES
+    from .pipeline.registry import DECODER_NAMES, DECODER_VARIANTS
 
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("convert", help="write a dataset split as a spaCy DocBin (.spacy)")
@@ -228,7 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="score a pipeline on a DocBin, optionally another decoder")
     p.add_argument("pipeline", help="trained pipeline directory")
     p.add_argument("data", help=".spacy file (see convert)")
-    p.add_argument("--decoder", choices=sorted(DECODER_NAMES), default=None)
+    p.add_argument("--decoder", choices=sorted([*DECODER_NAMES, *DECODER_VARIANTS]), default=None)
     p.add_argument("--component", default="infnet_tagger")
     p.add_argument("--gpu-id", type=int, default=-1, help="CUDA device (default: CPU)")
     p.add_argument("--output", default=None, help="write the scores as JSON")

@@ -286,3 +286,40 @@ def test_dev_tuned_and_oracle_protocols():
         assert results[chosen[i]][i] == (tags[i], energies[i])
     with pytest.raises(ValueError, match="sentences"):
         oracle(results, gold[:-1])
+
+
+def test_constrained_rounding_is_the_best_allowed_sequence_by_enumeration():
+    """rounding="constrained": among the label sequences BIOES allows, the one with the highest
+    Σ_t log A_Ψ(x)_t (checked by enumerating all 5^n); equal to the argmax where that is
+    already well formed; the per-position argmax itself breaks BIOES on this batch."""
+    from spacy_infnet.core.constraints import transition_constraints
+
+    energy, batch = tiny(5, "bioes", B=16, T=5)
+    net = small_infnet("cnn")
+    with torch.no_grad():  # sharpen Ψ's output so that the argmax often breaks the scheme
+        net.output.weight.mul_(8.0)
+    allowed = transition_constraints(LABELS, "bioes")
+    constrained = InferenceNetworkDecoder(rounding="constrained").decode(energy, batch, net).tags
+    argmax = InferenceNetworkDecoder().decode(energy, batch, net).tags
+    log_p = torch.log_softmax(net(batch), dim=-1)
+
+    def ok(seq):
+        return (
+            bool(allowed.start[seq[0]])
+            and bool(allowed.end[seq[-1]])
+            and all(bool(allowed.transitions[a, b]) for a, b in itertools.pairwise(seq))
+        )
+
+    broken = 0
+    for b, n in enumerate(batch.mask.sum(dim=1).tolist()):
+        valid = [s for s in itertools.product(range(len(LABELS)), repeat=n) if ok(s)]
+        scores = torch.stack([log_p[b, torch.arange(n), torch.tensor(s)].sum() for s in valid])
+        best = valid[int(scores.argmax())]
+        assert constrained[b, :n].tolist() == list(best), b
+        if ok(argmax[b, :n].tolist()):
+            assert torch.equal(constrained[b, :n], argmax[b, :n])
+        else:
+            broken += 1
+    assert broken >= 3, broken
+    with pytest.raises(ValueError, match="rounding"):
+        InferenceNetworkDecoder(rounding="round")

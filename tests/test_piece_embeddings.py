@@ -82,38 +82,66 @@ def test_bad_input_is_named(tokenizer):
         bags.bags(SENTENCES, length=6)
 
 
-def _piece_net(tokenizer, architecture="cnn"):
-    config = InfnetConfig(architecture=architecture, hidden_size=8, word_dim=12, case_dim=4)
-    config = InfnetConfig(**{**config.to_dict(), "piece_embeddings": True})
+def _piece_net(tokenizer, architecture="cnn", **options):
+    config = InfnetConfig(
+        architecture=architecture,
+        hidden_size=8,
+        word_dim=12,
+        case_dim=4,
+        piece_embeddings=True,
+        **options,
+    )
     encoder = TokenEncoder.from_corpus(SENTENCES[:1])
     net = build_infnet(config, 5, encoder.n_words, encoder.n_chars, WordPieceBags(tokenizer))
     return net, encoder
 
 
-def test_word_vectors_are_the_mean_of_piece_rows(tokenizer):
+def test_piece_vectors_are_the_mean_of_piece_rows(tokenizer):
     torch.manual_seed(0)
     net, encoder = _piece_net(tokenizer)
-    assert net.inputs.embed.weight.shape == (len(tokenizer), 12)
+    assert net.inputs.piece_embed.weight.shape == (len(tokenizer), 12)
+    assert net.inputs.embed.weight.shape == (encoder.n_words, 12)
+    assert net.inputs.output_size == 12 + 12 + 4
     batch = encoder.encode(SENTENCES)
-    got = net.inputs.word_vectors(batch)
-    table = net.inputs.embed.weight
+    got = net.inputs.piece_vectors(batch)
+    table = net.inputs.piece_embed.weight
     for b, sentence in enumerate(SENTENCES):
         for t, word in enumerate(sentence):
             ids = tokenizer(word, add_special_tokens=False)["input_ids"] or [tokenizer.unk_token_id]
             torch.testing.assert_close(got[b, t], table[ids].mean(0))
         assert got[b, len(sentence) :].eq(0).all()
-    # words outside the encoder's vocabulary (all of sentence 2's names) are not one UNK vector
+    # words outside the encoder's vocabulary (sentence 2's names) share the unknown word's
+    # row, but not their piece vectors
     assert batch.word_ids[1, 0] == batch.word_ids[1, 2] == 1
     assert not torch.allclose(got[1, 0], got[1, 2])
-    # gradients reach exactly the rows of the batch's pieces
-    net.inputs.word_vectors(batch).sum().backward()
+    # the network's input is [word row; piece vector; case]: gradients reach exactly the rows
+    # of the batch's pieces
+    net.eval()
+    x = net.inputs(batch)
+    torch.testing.assert_close(x[..., 12:24], got)
+    torch.testing.assert_close(x[..., :12], net.inputs.embed(batch.word_ids))
+    x.sum().backward()
     used = {
         i for s in SENTENCES for w in s for i in tokenizer(w, add_special_tokens=False)["input_ids"]
     }
     used.add(tokenizer.unk_token_id)
-    rows = set(torch.nonzero(table.grad.abs().sum(1)).flatten().tolist())
-    assert rows == used
+    assert set(torch.nonzero(table.grad.abs().sum(1)).flatten().tolist()) == used
     assert net(batch).shape == (2, 7, 5)
+
+
+def test_word_dropout_replaces_words_by_the_unknown_word_in_training_only(tokenizer):
+    torch.manual_seed(0)
+    net, encoder = _piece_net(tokenizer, word_dropout=0.5)
+    batch = encoder.encode([SENTENCES[0] * 40])
+    unknown = net.inputs.embed.weight[1]
+    net.train()
+    words = net.inputs(batch)[0, :, :12]
+    dropped = (words == unknown).all(-1)
+    assert 0.35 < dropped.float().mean() < 0.65  # about half of 240 tokens
+    net.eval()
+    torch.testing.assert_close(net.inputs(batch)[..., :12], net.inputs.embed(batch.word_ids))
+    with pytest.raises(ValueError, match="word_dropout"):
+        InfnetConfig(word_dropout=1.0)
 
 
 def test_piece_mode_needs_a_tokenizer(tokenizer):
@@ -123,8 +151,11 @@ def test_piece_mode_needs_a_tokenizer(tokenizer):
     net, encoder = _piece_net(tokenizer)
     batch = encoder.encode(SENTENCES)
     batch.words = None
-    with pytest.raises(ValueError, match="subword pieces"):
-        net.inputs.word_vectors(batch)
+    with pytest.raises(ValueError, match="encoded from words"):
+        net(batch)
+    plain = build_infnet(InfnetConfig(word_dim=12), 5, 10, 10)
+    with pytest.raises(ValueError, match="no piece table"):
+        plain.load_piece_embeddings(torch.zeros(len(tokenizer), 12))
 
 
 @pytest.fixture(scope="module")
@@ -150,6 +181,7 @@ def piece_pipeline(shared_data, tmp_path_factory):
                 "hidden_size": 16,
                 "case_dim": 4,
                 "piece_embeddings": True,
+                "word_dropout": 0.1,
             },
             "stages": {"@misc": "spacy_infnet.TwoStage.v1", "energy_max_epochs": 1},
             "decoder": decoder_block("infnet"),
@@ -158,9 +190,9 @@ def piece_pipeline(shared_data, tmp_path_factory):
     spacy.util.fix_random_seed(0)
     optimizer = nlp.initialize(lambda: train)
     comp = nlp.get_pipe("infnet_tagger")
-    loaded: list[torch.Tensor] = []  # the tables copied into Ψ when stage 2 starts
-    load = comp.infnet.load_word_embeddings
-    comp.infnet.load_word_embeddings = lambda w: (loaded.append(w.clone()), load(w))[1]
+    loaded: list[torch.Tensor] = []  # the piece tables copied into Ψ when stage 2 starts
+    load = comp.infnet.load_piece_embeddings
+    comp.infnet.load_piece_embeddings = lambda w: (loaded.append(w.clone()), load(w))[1]
     for _ in range(2):  # stage 1, then stage 2
         for batch in spacy.util.minibatch(train, size=10):
             nlp.update(batch, sgd=optimizer)
@@ -175,7 +207,7 @@ def piece_pipeline(shared_data, tmp_path_factory):
 def test_stage_two_starts_from_the_transformer_input_embeddings(piece_pipeline):
     nlp, _, start, source, _ = piece_pipeline
     torch.testing.assert_close(start, source)
-    moved = nlp.get_pipe("infnet_tagger").infnet.inputs.embed.weight
+    moved = nlp.get_pipe("infnet_tagger").infnet.inputs.piece_embed.weight
     assert not torch.equal(moved, start)  # fine-tuned in stage 2
 
 

@@ -319,3 +319,46 @@ def test_spacy_train_cli_runs_every_shipped_config(config, shared_data, tmp_path
         assert all(t.tag_ in tagger.labels for t in doc)
     else:
         assert all(e.label_ in {"PER", "ORG", "LOC", "MISC"} for e in doc.ents)
+
+
+def test_document_examples_join_the_sentences_of_each_document(conll_dir, tmp_path):
+    """documents=True: one example per -DOCSTART- document of eng.testa (216), sentence starts
+    where each sentence began, and the same entities as the sentence-level examples."""
+    nlp = spacy.blank("en")
+    kw = {"path": str(conll_dir), "task": "ner"}
+    sents = list(dataset_examples(nlp, "conll2003", "validation", **kw))
+    docs = list(dataset_examples(nlp, "conll2003", "validation", documents=True, **kw))
+    assert len(sents) == 3_250 and len(docs) == 216
+    for attr in ("reference", "predicted"):
+        starts = [t.is_sent_start for eg in docs for t in getattr(eg, attr)]
+        assert sum(starts) == len(sents)
+    words = [t.text for eg in docs for t in eg.reference]
+    assert words == [t.text for eg in sents for t in eg.reference]
+    first = docs[0].reference
+    assert [[t.text for t in s] for s in first.sents][:2] == [
+        [t.text for t in s.reference] for s in sents[:2]
+    ]
+
+    def ents(examples):
+        out, offset = [], 0
+        for eg in examples:
+            out += [(e.start + offset, e.end + offset, e.label_) for e in eg.reference.ents]
+            offset += len(eg.reference)
+        return out
+
+    assert ents(docs) == ents(sents)
+    # limit counts sentences (before grouping): 20 sentences are the first document's
+    head = list(dataset_examples(nlp, "conll2003", "validation", documents=True, limit=20, **kw))
+    assert sum(len(eg.reference) for eg in head) == sum(len(eg.reference) for eg in sents[:20])
+    with pytest.raises(ValueError, match="no 'document' column"):
+        next(dataset_examples(nlp, "twitter_pos", "train", task="tag", documents=True))
+    out = tmp_path / "testa_docs.spacy"
+    cmd = [sys.executable, "-m", "spacy_infnet", "convert", "conll2003", str(out)]
+    cmd += ["--path", str(conll_dir), "--split", "validation", "--documents"]
+    run = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    assert "wrote 216 docs" in run.stdout
+    saved = list(spacy.tokens.DocBin().from_disk(out).get_docs(nlp.vocab))
+    assert sum(1 for d in saved for _ in d.sents) == 3_250
+    assert [(e.start, e.end, e.label_) for e in saved[0].ents] == [
+        (e.start, e.end, e.label_) for e in first.ents
+    ]

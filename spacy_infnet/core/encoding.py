@@ -58,9 +58,8 @@ class EncodedBatch:
         words: the B token lists themselves, for feature networks that tokenise the text
             again (a transformer's subword pieces, :mod:`spacy_infnet.core.transformer`); None
             when the batch was built from tensors alone.
-        word_vectors: [B, T, D] word vectors that an inference network reads instead of
-            looking its words up (instance-tailored decoding of a piece-embedding network);
-            normally None.
+        piece_vectors: [B, T, D] bag-of-pieces word vectors that a piece-embedding inference
+            network reads instead of computing them (instance-tailored decoding); normally None.
     """
 
     word_ids: torch.Tensor
@@ -69,7 +68,7 @@ class EncodedBatch:
     case_ids: torch.Tensor | None = None
     dense: bool = False
     words: Sequence[Sequence[str]] | None = None
-    word_vectors: torch.Tensor | None = None
+    piece_vectors: torch.Tensor | None = None
 
     @property
     def lengths(self) -> torch.Tensor:
@@ -84,7 +83,7 @@ class EncodedBatch:
             None if self.case_ids is None else self.case_ids.to(device),
             self.dense,
             self.words,
-            None if self.word_vectors is None else self.word_vectors.to(device),
+            None if self.piece_vectors is None else self.piece_vectors.to(device),
         )
 
 

@@ -379,11 +379,11 @@ class InfnetTagger(TrainablePipe):
             p.grad = None  # spaCy's optimizer skips parameters without a gradient
         if self.stages.infnet_init == "energy":
             self.infnet.load_energy_network(self.energy)
-        elif self.infnet_config.piece_embeddings:
-            self.infnet.load_word_embeddings(self.energy.features.piece_embeddings())
         else:
             table = self.energy.features.word_embeddings(self.encoder.words)
             self.infnet.load_word_embeddings(table.to(self.device))
+            if self.infnet_config.piece_embeddings:
+                self.infnet.load_piece_embeddings(self.energy.features.piece_embeddings())
         self.cfg["stage"] = "infnet"
         self._emission_cache = {}
         print(

@@ -39,18 +39,29 @@ DECODER_NAMES = {
 }
 
 
+#: Short names of decoders with settings other than the registry defaults.
+DECODER_VARIANTS = {
+    "infnet_constrained": ("infnet", {"rounding": "constrained"}),
+}
+
+
 def decoder_block(decoder: str | dict) -> dict:
     """The ``[components.infnet_tagger.decoder]`` config block of a short decoder name (the
-    registry defaults) or a copy of a given ``{"@decoders": ..., ...}`` block.
+    registry defaults; :data:`DECODER_VARIANTS` add settings) or a copy of a given
+    ``{"@decoders": ..., ...}`` block.
 
     Raises:
         ValueError: an unknown short name.
     """
     if isinstance(decoder, dict):
         return dict(decoder)
+    if decoder in DECODER_VARIANTS:
+        base, settings = DECODER_VARIANTS[decoder]
+        return {"@decoders": DECODER_NAMES[base], **settings}
     if decoder not in DECODER_NAMES:
         raise ValueError(
-            f"unknown decoder {decoder!r}: choose from {', '.join(DECODER_NAMES)} "
+            f"unknown decoder {decoder!r}: choose from "
+            f"{', '.join([*DECODER_NAMES, *DECODER_VARIANTS])} "
             "or pass a config block {'@decoders': ..., ...}"
         )
     return {"@decoders": DECODER_NAMES[decoder]}
@@ -156,10 +167,13 @@ def make_viterbi_decoder() -> Decoder:
 
 
 @registry.decoders("spacy_infnet.InferenceNetwork.v1")
-def make_infnet_decoder(report_energy: bool = False) -> Decoder:
+def make_infnet_decoder(report_energy: bool = False, rounding: str = "argmax") -> Decoder:
     """Argmax of the trained inference network's output (§4); the energy is not run unless
-    ``report_energy`` (then E_Θ of the discrete and of the relaxed output are returned)."""
-    return InferenceNetworkDecoder(report_energy=report_energy)
+    ``report_energy`` (then E_Θ of the discrete and of the relaxed output are returned).
+    ``rounding = "constrained"``: the best sequence the tag scheme allows instead of the
+    per-position argmax (a Viterbi pass over Ψ's log-probabilities with the scheme's hard
+    constraints only)."""
+    return InferenceNetworkDecoder(report_energy=report_energy, rounding=rounding)
 
 
 @registry.decoders("spacy_infnet.GradientDescent.v1")
@@ -232,6 +246,7 @@ def build_cnn_infnet(
     dropout: float = 0.0,
     fine_tune_embeddings: bool = True,
     piece_embeddings: bool = False,
+    word_dropout: float = 0.0,
 ) -> InfnetConfig:
     """CNN inference network: H filters per window width 2n+1, e.g. [1, 3] or [1, 5] (§4.1)."""
     return InfnetConfig(
@@ -246,6 +261,7 @@ def build_cnn_infnet(
         dropout=dropout,
         fine_tune_embeddings=fine_tune_embeddings,
         piece_embeddings=piece_embeddings,
+        word_dropout=word_dropout,
     )
 
 
@@ -261,6 +277,7 @@ def build_blstm_infnet(
     dropout: float = 0.0,
     fine_tune_embeddings: bool = True,
     piece_embeddings: bool = False,
+    word_dropout: float = 0.0,
 ) -> InfnetConfig:
     """BLSTM tagger inference network, H units per direction, 1 or 2 layers (§4.1)."""
     return InfnetConfig(
@@ -275,6 +292,7 @@ def build_blstm_infnet(
         dropout=dropout,
         fine_tune_embeddings=fine_tune_embeddings,
         piece_embeddings=piece_embeddings,
+        word_dropout=word_dropout,
     )
 
 
@@ -291,6 +309,7 @@ def build_seq2seq_infnet(
     dropout: float = 0.0,
     fine_tune_embeddings: bool = True,
     piece_embeddings: bool = False,
+    word_dropout: float = 0.0,
 ) -> InfnetConfig:
     """Seq2seq inference network with fixed position attention (§4.1, Goyal et al. 2018)."""
     return InfnetConfig(
@@ -306,6 +325,7 @@ def build_seq2seq_infnet(
         dropout=dropout,
         fine_tune_embeddings=fine_tune_embeddings,
         piece_embeddings=piece_embeddings,
+        word_dropout=word_dropout,
     )
 
 

@@ -15,7 +15,7 @@ updates the whole group.  The word-embedding table is not copied per sentence: a
 reads only the rows of its own words, so its copy is those rows (a sentence-local table; a
 word that occurs twice shares one row, exactly as in the full table) and the update is the
 same as tailoring the full table.  A network that reads words as bags of subword pieces
-(``piece_embeddings``) keeps its word vectors fixed while the rest of ψ is tailored.
+(``piece_embeddings``) keeps those piece vectors fixed while the rest of ψ is tailored.
 
 As in :mod:`.gradient`, the energy's potentials are computed once and detached, the
 objective may soften the tag-scheme constraints (``constraint_penalty``), and the reported
@@ -39,6 +39,7 @@ from .gradient import _check_settings, decoded_from_logits, reported_and_objecti
 from .infnet import require_infnet
 
 _EMBED = "inputs.embed.weight"
+_PIECES = "inputs.piece_embed.weight"
 
 
 def _local_vocabulary(word_ids: torch.Tensor) -> torch.Tensor:
@@ -110,9 +111,9 @@ class InstanceTailoredDecoder(Decoder):
         lengths = batch.mask.sum(dim=1)
         was_training = net.training
         net.eval()
-        # A piece-embedding network's word vectors (bags of pieces) are computed once and
-        # held fixed; the rest of ψ is tailored.
-        vectors = net.inputs.word_vectors(batch) if net.inputs.piece_mode else None
+        # A piece-embedding network's bag-of-pieces vectors are computed once and held fixed;
+        # the rest of ψ is tailored.
+        vectors = net.inputs.piece_vectors(batch) if net.inputs.piece_mode else None
         try:
             for n in sorted(set(lengths.tolist()) - {0}):
                 rows = torch.nonzero(lengths == n).flatten()
@@ -130,26 +131,26 @@ class InstanceTailoredDecoder(Decoder):
     ) -> dict[int, torch.Tensor]:
         """Tailor one group of sentences of length ``n``; {N: logits [G, n, L]}.
 
-        ``vectors`` [G, n, D]: fixed word vectors of a piece-embedding network (else None)."""
+        ``vectors`` [G, n, D]: fixed piece vectors of a piece-embedding network (else None)."""
         G = rows.shape[0]
         words = batch.word_ids[rows, :n]
         chars = batch.char_ids[rows, :n]
         cases = None if batch.case_ids is None else batch.case_ids[rows, :n]
         emissions = objective.emissions[rows, :n]
-        trainable = {k: v for k, v in net.named_parameters() if v.requires_grad and k != _EMBED}
+        # the piece table is not copied per sentence: the group's piece vectors are inputs
+        skip = (_EMBED, _PIECES)
+        trainable = {k: v for k, v in net.named_parameters() if v.requires_grad and k not in skip}
         params = {
             k: v.detach().unsqueeze(0).expand(G, *v.shape).clone() for k, v in trainable.items()
         }
         frozen = {}
-        local = words
-        if vectors is None:
-            local = _local_vocabulary(words)
-            table = net.inputs.embed.weight
-            local_table = torch.cat([table.new_zeros(G, 1, table.shape[1]), table[words]], dim=1)
-            if table.requires_grad:
-                params[_EMBED] = local_table
-            else:
-                frozen[_EMBED] = local_table
+        local = _local_vocabulary(words)
+        table = net.inputs.embed.weight
+        local_table = torch.cat([table.new_zeros(G, 1, table.shape[1]), table[words]], dim=1)
+        if table.requires_grad:
+            params[_EMBED] = local_table
+        else:
+            frozen[_EMBED] = local_table
         ones = torch.ones(1, n, dtype=torch.bool, device=words.device)
 
         def sentence_logits(p, frozen_p, w, c, case, vec):
@@ -159,7 +160,7 @@ class InstanceTailoredDecoder(Decoder):
                 ones,
                 None if case is None else case[None],
                 True,
-                word_vectors=None if vec is None else vec[None],
+                piece_vectors=None if vec is None else vec[None],
             )
             return functional_call(net, {**p, **frozen_p}, (one,))[0]
 

@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import abc
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import torch
 from torch import nn
 
-from ..encoding import N_CASE_CLASSES, EncodedBatch
+from ..encoding import N_CASE_CLASSES, UNK, EncodedBatch
 from ..features import CharCNN
 
 ARCHITECTURES = ("cnn", "blstm", "seq2seq")
@@ -51,10 +51,12 @@ class InfnetConfig:
             character CNN's capitalisation signal when speed matters.
         dropout: dropout on the input representation and the last hidden layer ("+").
         fine_tune_embeddings: whether word embeddings are updated during distillation.
-        piece_embeddings: read each word as the mean of its subword-piece embeddings
+        piece_embeddings: also read each word as the mean of its subword-piece embeddings
             (:class:`~spacy_infnet.core.pieces.WordPieceBags`; the table starts from a
-            transformer energy's input embeddings) instead of a word-index table, so that
-            words unseen in training get their own vectors.  Needs a transformer energy.
+            transformer energy's input embeddings), so that words unseen in training get
+            their own vectors.  Needs a transformer energy.
+        n_pieces: rows of the piece table (set by :func:`build_infnet` from the tokenizer).
+        word_dropout: probability of replacing a word index by the unknown word in training.
     """
 
     architecture: str = "cnn"
@@ -71,6 +73,8 @@ class InfnetConfig:
     dropout: float = 0.0
     fine_tune_embeddings: bool = True
     piece_embeddings: bool = False
+    n_pieces: int = 0
+    word_dropout: float = 0.0
 
     def __post_init__(self) -> None:
         if self.architecture not in ARCHITECTURES:
@@ -85,6 +89,8 @@ class InfnetConfig:
             raise ValueError(
                 f"CNN windows must be odd positive widths 2n+1 (e.g. [1, 3]), got {self.windows}"
             )
+        if not 0.0 <= self.word_dropout < 1.0:
+            raise ValueError(f"word_dropout must be in [0, 1), got {self.word_dropout!r}")
         if self.hidden_size < 1 or self.n_layers < 1:
             raise ValueError(
                 f"hidden_size and n_layers must be ≥ 1, got {self.hidden_size}, {self.n_layers}"
@@ -97,13 +103,14 @@ class InfnetConfig:
 
 
 class InputEmbedding(nn.Module):
-    """Word embeddings, optionally concatenated with a character CNN (§2.1) and a case-class
-    embedding, then dropout.
+    """Word embeddings, optionally concatenated with a bag-of-pieces word vector, a character
+    CNN (§2.1) and a case-class embedding, then dropout.
 
-    With ``config.piece_embeddings`` the table ``embed`` has one row per subword piece
-    (``n_words`` is then the tokenizer's vocabulary size) and a word's vector is the mean of its
-    pieces' rows; :attr:`pieces` (a :class:`~spacy_infnet.core.pieces.WordPieceBags`) must be
-    set before use.
+    With ``config.piece_embeddings`` each word also gets the mean of its subword pieces' rows
+    in a second table ``piece_embed`` [config.n_pieces, word_dim]; :attr:`pieces` (a
+    :class:`~spacy_infnet.core.pieces.WordPieceBags`) must be set before use.  With
+    ``config.word_dropout`` p, training replaces each word index by the unknown word with
+    probability p, so the network learns to read unknown words from their pieces and characters.
 
     Shapes: ``forward(batch) -> [B, T, output_size]``; padding positions are zero vectors
     (before dropout), so zero-padded convolutions see padding exactly as sentence ends.
@@ -111,17 +118,25 @@ class InputEmbedding(nn.Module):
 
     def __init__(self, config: InfnetConfig, n_words: int, n_chars: int) -> None:
         super().__init__()
-        self.pieces = None  # WordPieceBags in piece mode
-        self.piece_mode = config.piece_embeddings
-        self.embed = nn.Embedding(
-            n_words, config.word_dim, padding_idx=None if self.piece_mode else 0
-        )
+        self.embed = nn.Embedding(n_words, config.word_dim, padding_idx=0)
         bound = math.sqrt(3.0 / config.word_dim)
         nn.init.uniform_(self.embed.weight, -bound, bound)
-        if not self.piece_mode:
-            with torch.no_grad():
-                self.embed.weight[0].zero_()
+        with torch.no_grad():
+            self.embed.weight[0].zero_()
         self.embed.weight.requires_grad_(config.fine_tune_embeddings)
+        self.word_dropout = config.word_dropout
+        self.pieces = None  # WordPieceBags, set by build_infnet in piece mode
+        self.piece_mode = config.piece_embeddings
+        self.piece_embed = None
+        if self.piece_mode:
+            if config.n_pieces < 1:
+                raise ValueError(
+                    f"piece_embeddings needs n_pieces ≥ 1 (the tokenizer's size), "
+                    f"got {config.n_pieces}"
+                )
+            self.piece_embed = nn.Embedding(config.n_pieces, config.word_dim)
+            nn.init.uniform_(self.piece_embed.weight, -bound, bound)
+            self.piece_embed.weight.requires_grad_(config.fine_tune_embeddings)
         use_chars = config.char_cnn and n_chars > 0
         self.char_cnn = (
             CharCNN(
@@ -137,30 +152,37 @@ class InputEmbedding(nn.Module):
         )
         self.dropout = nn.Dropout(config.dropout)
         self.output_size = (
-            config.word_dim + (config.char_filters if use_chars else 0) + config.case_dim
+            config.word_dim * (2 if self.piece_mode else 1)
+            + (config.char_filters if use_chars else 0)
+            + config.case_dim
         )
 
-    def word_vectors(self, batch: EncodedBatch) -> torch.Tensor:
-        """[B, T, word_dim]: each token's word vector (a table row, or the mean of its pieces').
+    def piece_vectors(self, batch: EncodedBatch) -> torch.Tensor:
+        """[B, T, word_dim]: each token's mean piece embedding (0 at padding).
 
         Raises:
-            ValueError: piece mode without :attr:`pieces`, or a batch without ``words``.
+            ValueError: not in piece mode, no :attr:`pieces`, or a batch without ``words``.
         """
-        if not self.piece_mode:
-            return self.embed(batch.word_ids)
-        if self.pieces is None or batch.words is None:
+        if self.piece_embed is None or self.pieces is None or batch.words is None:
             raise ValueError(
-                "this inference network reads words as subword pieces (piece_embeddings=True): "
-                "it needs its tokenizer (a transformer energy) and batches encoded from words"
+                "piece vectors need piece_embeddings = true, the tokenizer of a transformer "
+                "energy, and a batch encoded from words"
             )
         flat, offsets, index = self.pieces.bags(
-            batch.words, batch.word_ids.shape[1], self.embed.weight.device
+            batch.words, batch.word_ids.shape[1], self.piece_embed.weight.device
         )
-        types = nn.functional.embedding_bag(flat, self.embed.weight, offsets, mode="mean")
+        types = nn.functional.embedding_bag(flat, self.piece_embed.weight, offsets, mode="mean")
         return types[index]
 
     def forward(self, batch: EncodedBatch) -> torch.Tensor:
-        x = batch.word_vectors if batch.word_vectors is not None else self.word_vectors(batch)
+        word_ids = batch.word_ids
+        if self.training and self.word_dropout > 0:
+            drop = torch.rand(word_ids.shape, device=word_ids.device) < self.word_dropout
+            word_ids = word_ids.masked_fill(drop & batch.mask, UNK)
+        x = self.embed(word_ids)
+        if self.piece_mode:
+            pv = batch.piece_vectors if batch.piece_vectors is not None else None
+            x = torch.cat([x, self.piece_vectors(batch) if pv is None else pv], dim=-1)
         if self.char_cnn is not None:
             x = torch.cat([x, self.char_cnn(batch.char_ids, batch.dense)], dim=-1)
         if self.case_embed is not None:
@@ -203,6 +225,23 @@ class InferenceNetwork(nn.Module, abc.ABC):
                 f"cannot copy word embeddings of shape {tuple(weight.shape)} into an inference "
                 f"network embedding of shape {tuple(own.shape)}: set word_dim to "
                 f"{weight.shape[1]}"
+            )
+        with torch.no_grad():
+            own.copy_(weight.to(own))
+
+    def load_piece_embeddings(self, weight: torch.Tensor) -> None:
+        """Copy a piece-embedding table [n_pieces, word_dim] (a transformer's input embeddings)
+        into Ψ's piece table.
+
+        Raises:
+            ValueError: this network has no piece table, or its shape differs.
+        """
+        own = None if self.inputs.piece_embed is None else self.inputs.piece_embed.weight
+        if own is None or tuple(weight.shape) != tuple(own.shape):
+            raise ValueError(
+                f"cannot copy a piece-embedding table of shape {tuple(weight.shape)} into "
+                f"{'no piece table' if own is None else tuple(own.shape)} "
+                "(piece_embeddings = true and the energy's transformer give the shape)"
             )
         with torch.no_grad():
             own.copy_(weight.to(own))
@@ -254,7 +293,7 @@ def build_infnet(
 
     Args:
         pieces: a :class:`~spacy_infnet.core.pieces.WordPieceBags`, needed (and only used) when
-            ``config.piece_embeddings``: the word table then has ``pieces.n_pieces`` rows.
+            ``config.piece_embeddings``: the piece table gets ``pieces.n_pieces`` rows.
 
     Raises:
         ValueError: ``config.piece_embeddings`` without ``pieces``.
@@ -275,6 +314,6 @@ def build_infnet(
             "piece_embeddings = true reads words as a transformer tokenizer's pieces: it needs "
             "a transformer energy (spacy_infnet.TransformerCRF.v1)"
         )
-    net = cls(config, n_labels, pieces.n_pieces, n_chars)
+    net = cls(replace(config, n_pieces=pieces.n_pieces), n_labels, n_words, n_chars)
     net.inputs.pieces = pieces
     return net
