@@ -263,13 +263,17 @@ CONFIG_DATA = {
         ],
         "ner",
     ),
+    "ner_trf.cfg": (
+        ["--paths.conll2003", "{shared}/conll2003", "--training.batcher.size", "8"],
+        "ner",
+    ),
     "morph.cfg": (["--paths.ud_ewt", "{shared}/ud_english_ewt"], "tag"),
     "ccg.cfg": (["--paths.ccgbank", "{root}/tests/fixtures/ccgbank"], "tag"),
 }
 
 
 # Configs whose pipeline trains both stages (energy, then inference network) in one run.
-TWO_STAGE_CONFIGS = {"pos.cfg", "ner.cfg"}
+TWO_STAGE_CONFIGS = {"pos.cfg", "ner.cfg", "ner_trf.cfg"}
 
 
 @pytest.mark.parametrize("config", sorted(CONFIG_DATA))
