@@ -12,7 +12,7 @@ shift 3 || shift $# || true
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 start=$(date +%s)
 python -m spacy train configs/ner_trf.cfg --output "$out" --paths.conll2003 "$data" \
-  --paths.energy_source "$energy" --training.max_epochs 4 "$@"
+  --paths.energy_source "$energy" --training.max_epochs 3 "$@"
 echo "stage 2 wall time: $(( $(date +%s) - start )) s"
 python -m spacy_infnet convert conll2003 "$out/test.spacy" --path "$data" --split test --task ner
 for decoder in infnet infnet_constrained viterbi; do

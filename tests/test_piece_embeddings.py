@@ -129,6 +129,21 @@ def test_piece_vectors_are_the_mean_of_piece_rows(tokenizer):
     assert net(batch).shape == (2, 7, 5)
 
 
+def test_summed_piece_vectors_keep_the_input_size(tokenizer):
+    """piece_combine="sum": the input is word row + piece mean (fastText-style), word_dim wide."""
+    torch.manual_seed(0)
+    net, encoder = _piece_net(tokenizer, piece_combine="sum")
+    assert net.inputs.output_size == 12 + 4
+    net.eval()
+    batch = encoder.encode(SENTENCES)
+    x = net.inputs(batch)
+    expected = net.inputs.embed(batch.word_ids) + net.inputs.piece_vectors(batch)
+    torch.testing.assert_close(x[..., :12], expected * batch.mask[..., None])
+    assert net(batch).shape == (2, 7, 5)
+    with pytest.raises(ValueError, match="piece_combine"):
+        InfnetConfig(piece_combine="max")
+
+
 def test_word_dropout_replaces_words_by_the_unknown_word_in_training_only(tokenizer):
     torch.manual_seed(0)
     net, encoder = _piece_net(tokenizer, word_dropout=0.5)

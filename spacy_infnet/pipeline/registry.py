@@ -246,6 +246,7 @@ def build_cnn_infnet(
     dropout: float = 0.0,
     fine_tune_embeddings: bool = True,
     piece_embeddings: bool = False,
+    piece_combine: str = "concat",
     word_dropout: float = 0.0,
 ) -> InfnetConfig:
     """CNN inference network: H filters per window width 2n+1, e.g. [1, 3] or [1, 5] (§4.1)."""
@@ -261,6 +262,7 @@ def build_cnn_infnet(
         dropout=dropout,
         fine_tune_embeddings=fine_tune_embeddings,
         piece_embeddings=piece_embeddings,
+        piece_combine=piece_combine,
         word_dropout=word_dropout,
     )
 
@@ -277,6 +279,7 @@ def build_blstm_infnet(
     dropout: float = 0.0,
     fine_tune_embeddings: bool = True,
     piece_embeddings: bool = False,
+    piece_combine: str = "concat",
     word_dropout: float = 0.0,
 ) -> InfnetConfig:
     """BLSTM tagger inference network, H units per direction, 1 or 2 layers (§4.1)."""
@@ -292,6 +295,7 @@ def build_blstm_infnet(
         dropout=dropout,
         fine_tune_embeddings=fine_tune_embeddings,
         piece_embeddings=piece_embeddings,
+        piece_combine=piece_combine,
         word_dropout=word_dropout,
     )
 
@@ -309,6 +313,7 @@ def build_seq2seq_infnet(
     dropout: float = 0.0,
     fine_tune_embeddings: bool = True,
     piece_embeddings: bool = False,
+    piece_combine: str = "concat",
     word_dropout: float = 0.0,
 ) -> InfnetConfig:
     """Seq2seq inference network with fixed position attention (§4.1, Goyal et al. 2018)."""
@@ -325,6 +330,7 @@ def build_seq2seq_infnet(
         dropout=dropout,
         fine_tune_embeddings=fine_tune_embeddings,
         piece_embeddings=piece_embeddings,
+        piece_combine=piece_combine,
         word_dropout=word_dropout,
     )
 

@@ -56,6 +56,8 @@ class InfnetConfig:
             transformer energy's input embeddings), so that words unseen in training get
             their own vectors.  Needs a transformer energy.
         n_pieces: rows of the piece table (set by :func:`build_infnet` from the tokenizer).
+        piece_combine: how the piece vector joins the word row: "concat" (the input grows by
+            word_dim) or "sum" (fastText-style: word row + piece mean, the input keeps its size).
         word_dropout: probability of replacing a word index by the unknown word in training.
     """
 
@@ -74,6 +76,7 @@ class InfnetConfig:
     fine_tune_embeddings: bool = True
     piece_embeddings: bool = False
     n_pieces: int = 0
+    piece_combine: str = "concat"
     word_dropout: float = 0.0
 
     def __post_init__(self) -> None:
@@ -88,6 +91,10 @@ class InfnetConfig:
         ):
             raise ValueError(
                 f"CNN windows must be odd positive widths 2n+1 (e.g. [1, 3]), got {self.windows}"
+            )
+        if self.piece_combine not in ("concat", "sum"):
+            raise ValueError(
+                f"piece_combine must be 'concat' or 'sum', got {self.piece_combine!r}"
             )
         if not 0.0 <= self.word_dropout < 1.0:
             raise ValueError(f"word_dropout must be in [0, 1), got {self.word_dropout!r}")
@@ -151,8 +158,10 @@ class InputEmbedding(nn.Module):
             else None
         )
         self.dropout = nn.Dropout(config.dropout)
+        self.piece_sum = self.piece_mode and config.piece_combine == "sum"
+        concat = self.piece_mode and not self.piece_sum
         self.output_size = (
-            config.word_dim * (2 if self.piece_mode else 1)
+            config.word_dim * (2 if concat else 1)
             + (config.char_filters if use_chars else 0)
             + config.case_dim
         )
@@ -179,16 +188,21 @@ class InputEmbedding(nn.Module):
         if self.training and self.word_dropout > 0:
             drop = torch.rand(word_ids.shape, device=word_ids.device) < self.word_dropout
             word_ids = word_ids.masked_fill(drop & batch.mask, UNK)
-        x = self.embed(word_ids)
+        parts = [self.embed(word_ids)]
         if self.piece_mode:
-            pv = batch.piece_vectors if batch.piece_vectors is not None else None
-            x = torch.cat([x, self.piece_vectors(batch) if pv is None else pv], dim=-1)
+            pv = batch.piece_vectors
+            pv = self.piece_vectors(batch) if pv is None else pv
+            if self.piece_sum:
+                parts[0] = parts[0] + pv
+            else:
+                parts.append(pv)
         if self.char_cnn is not None:
-            x = torch.cat([x, self.char_cnn(batch.char_ids, batch.dense)], dim=-1)
+            parts.append(self.char_cnn(batch.char_ids, batch.dense))
         if self.case_embed is not None:
             if batch.case_ids is None:
                 raise ValueError("this inference network reads case classes: encode with case_ids")
-            x = torch.cat([x, self.case_embed(batch.case_ids)], dim=-1)
+            parts.append(self.case_embed(batch.case_ids))
+        x = torch.cat(parts, dim=-1) if len(parts) > 1 else parts[0]
         x = x * batch.mask.unsqueeze(-1).to(x.dtype)
         return self.dropout(x)
 
