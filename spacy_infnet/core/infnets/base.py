@@ -93,9 +93,7 @@ class InfnetConfig:
                 f"CNN windows must be odd positive widths 2n+1 (e.g. [1, 3]), got {self.windows}"
             )
         if self.piece_combine not in ("concat", "sum"):
-            raise ValueError(
-                f"piece_combine must be 'concat' or 'sum', got {self.piece_combine!r}"
-            )
+            raise ValueError(f"piece_combine must be 'concat' or 'sum', got {self.piece_combine!r}")
         if not 0.0 <= self.word_dropout < 1.0:
             raise ValueError(f"word_dropout must be in [0, 1), got {self.word_dropout!r}")
         if self.hidden_size < 1 or self.n_layers < 1:
