@@ -265,3 +265,14 @@ def test_round_trip_and_every_infnet_decoder(piece_pipeline, monkeypatch):
         path, config={"components": {"infnet_tagger": {"decoder": decoder_block("warm_gd")}}}
     )
     assert [len(t) for t in _tags(warm, words)] == [len(w) for w in words]
+
+
+def test_hub_export_describes_and_restores_the_piece_network(piece_pipeline, tmp_path):
+    from spacy_infnet import from_pretrained, save_pretrained
+
+    nlp, path, _, _, test = piece_pipeline
+    out = save_pretrained(path, tmp_path / "hub")
+    card = (out / "README.md").read_text()
+    assert "mean of its subword pieces' embeddings (concat with its word row)" in card
+    words = [[t.text for t in eg.reference] for eg in test]
+    assert _tags(from_pretrained(out), words) == _tags(nlp, words)

@@ -176,6 +176,11 @@ def _infnet_and_decoder(config: dict) -> list[str]:
             "blstm": f"BLSTM tagger, {inf.get('hidden_size')} units per direction",
             "seq2seq": f"seq2seq with fixed position attention, {inf.get('hidden_size')} units",
         }.get(inf.get("architecture"), inf.get("architecture"))
+        if inf.get("piece_embeddings"):
+            what += (
+                f"; each word also read as the mean of its subword pieces' embeddings "
+                f"({inf.get('piece_combine', 'concat')} with its word row)"
+            )
         trained = "" if config.get("stage") == "infnet" else " — never trained (stage 1 only)"
         lines.append(
             f"- **Inference network** A_Ψ (§4): {what}; trained with the energy frozen to "
