@@ -38,13 +38,14 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     rows = []
+    gold_bin = DocBin().from_disk(args.data)
     for name in [d.strip() for d in args.decoders.split(",") if d.strip()]:
         nlp = spacy.load(
             args.pipeline,
             config={"components": {"infnet_tagger": {"decoder": decoder_block(name)}}},
         )
         encoder = nlp.get_pipe("infnet_tagger").encoder
-        gold = list(DocBin().from_disk(args.data).get_docs(nlp.vocab))
+        gold = list(gold_bin.get_docs(nlp.vocab))
         docs = [Doc(nlp.vocab, words=[t.text for t in g]) for g in gold]
         counts: Counter = Counter()
         for g, p in zip(gold, nlp.pipe(docs, batch_size=256)):

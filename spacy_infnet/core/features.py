@@ -18,7 +18,17 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from .encoding import EncodedBatch
+from .encoding import UNK, EncodedBatch
+
+
+def drop_words(word_ids: torch.Tensor, mask: torch.Tensor, p: float) -> torch.Tensor:
+    """Word dropout: each real word index of ``word_ids`` [B, T] (``mask`` [B, T] True) becomes
+    the unknown word with probability ``p``, so that the network learns to read unknown words
+    from their other features.  Call it in training only."""
+    if p <= 0:
+        return word_ids
+    drop = torch.rand(word_ids.shape, device=word_ids.device) < p
+    return word_ids.masked_fill(drop & mask, UNK)
 
 
 class CharCNN(nn.Module):
@@ -207,6 +217,9 @@ class BLSTMFeatures(nn.Module):
         from it.  ``vocabulary`` is unused (the table is already indexed by it)."""
         return self.embed.weight.detach()
 
+    def piece_bags(self) -> None:
+        """A word-level energy has no subword pieces (see ``TransformerFeatures.piece_bags``)."""
+
     def load_pretrained(self, rows: torch.Tensor, vectors: torch.Tensor) -> None:
         """Copy pretrained vectors into the embedding rows ``rows`` ([K] long, [K, word_dim])."""
         if vectors.shape[1] != self.embed.embedding_dim:
@@ -219,9 +232,8 @@ class BLSTMFeatures(nn.Module):
 
     def forward(self, batch: EncodedBatch) -> torch.Tensor:
         word_ids = batch.word_ids
-        if self.training and self.word_dropout > 0:
-            drop = torch.rand(word_ids.shape, device=word_ids.device) < self.word_dropout
-            word_ids = torch.where(drop & batch.mask, torch.ones_like(word_ids), word_ids)
+        if self.training:
+            word_ids = drop_words(word_ids, batch.mask, self.word_dropout)
         x = self.embed(word_ids)
         if self.char_cnn is not None:
             x = torch.cat([x, self.char_cnn(batch.char_ids, batch.dense)], dim=-1)

@@ -418,6 +418,15 @@ class WordPieceBags:
                 self._cache[w] = tuple(w_ids) or (self.unk,)
         return [self._cache[w] for w in words]
 
+    def packed(self, words: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(flat, offsets)`` of ``words`` for ``torch.nn.functional.embedding_bag``: their
+        piece ids one after the other ([N] long) and where each word's start ([len(words)])."""
+        word_pieces = self.pieces(words)
+        lengths = torch.tensor([len(p) for p in word_pieces], dtype=torch.long)
+        offsets = torch.cumsum(lengths, 0) - lengths
+        flat = torch.tensor([i for p in word_pieces for i in p], dtype=torch.long)
+        return flat, offsets
+
     def bags(
         self, sentences: Sequence[Sequence[str]], length: int, device: torch.device | str = "cpu"
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -443,8 +452,6 @@ class WordPieceBags:
                 raise ValueError(f"sentence {b} has {len(sentence)} words, more than T={length}")
             row = [types.setdefault(w, len(types) + 1) for w in sentence]
             index[b, : len(row)] = torch.tensor(row, dtype=torch.long)
-        bag_pieces = self.pieces(list(types))
-        lengths = torch.tensor([0] + [len(p) for p in bag_pieces], dtype=torch.long)
-        offsets = torch.cumsum(lengths, 0) - lengths
-        flat = torch.tensor([i for p in bag_pieces for i in p], dtype=torch.long)
+        flat, offsets = self.packed(list(types))
+        offsets = torch.cat([offsets.new_zeros(1), offsets])  # type 0: the empty bag
         return flat.to(device), offsets.to(device), index.to(device)

@@ -242,13 +242,9 @@ class TransformerFeatures(nn.Module):
         out = torch.zeros(len(vocabulary), table.shape[1], device=table.device)
         words = list(vocabulary[2:])
         if words:
-            unk = self.tokenizer.unk_token_id
-            pieces = [
-                ids or [unk] for ids in self.tokenizer(words, add_special_tokens=False)["input_ids"]
-            ]
-            flat = torch.tensor([i for ids in pieces for i in ids], device=table.device)
-            lengths = torch.tensor([len(ids) for ids in pieces], device=table.device)
-            offsets = torch.cumsum(lengths, 0) - lengths
-            out[2:] = nn.functional.embedding_bag(flat, table, offsets, mode="mean")
+            flat, offsets = self.piece_bags().packed(words)
+            out[2:] = nn.functional.embedding_bag(
+                flat.to(table.device), table, offsets.to(table.device), mode="mean"
+            )
             out[1] = out[2:].mean(0)
         return out

@@ -36,8 +36,23 @@ def read_blocks(
     ``doc_separator`` also ends a sentence and yields nothing itself; lines
     starting with ``comment_prefix`` are skipped.  Line numbers are 1-based.
     """
+    for _, block in read_document_blocks(path, separator, comment_prefix, doc_separator, encoding):
+        yield block
+
+
+def read_document_blocks(
+    path: str | os.PathLike,
+    separator: str | None = None,
+    comment_prefix: str | None = None,
+    doc_separator: str | None = None,
+    encoding: str = "utf-8",
+) -> Iterator[tuple[int, list[Line]]]:
+    """:func:`read_blocks` with each sentence's document: ``(document, block)`` pairs, where
+    ``document`` counts the ``doc_separator`` lines before the sentence, from 0 (sentences
+    before the first separator are in document 0 too)."""
     path = Path(path)
     block: list[Line] = []
+    n_separators = 0
     with open(path, encoding=encoding, newline=None) as fh:
         for lineno, line in enumerate(fh, start=1):
             line = line.rstrip("\r\n")
@@ -45,18 +60,19 @@ def read_blocks(
                 continue
             if not line.strip():
                 if block:
-                    yield block
+                    yield max(n_separators - 1, 0), block
                     block = []
                 continue
             fields = line.split(separator) if separator is not None else line.split()
             if doc_separator is not None and fields and fields[0] == doc_separator:
                 if block:
-                    yield block
+                    yield max(n_separators - 1, 0), block
                     block = []
+                n_separators += 1
                 continue
             block.append((lineno, fields))
     if block:
-        yield block
+        yield max(n_separators - 1, 0), block
 
 
 def tagging_features(names: Sequence[str], extra: dict | None = None) -> datasets.Features:

@@ -9,13 +9,12 @@ scheme the paper trains with (17 labels).
 
 from __future__ import annotations
 
-import bisect
 import os
 from pathlib import Path
 
 import datasets
 
-from .conll import build_split, encode, read_blocks
+from .conll import build_split, encode, read_document_blocks
 from .schemes import convert_scheme, labels_for_scheme
 
 __all__ = [
@@ -85,11 +84,7 @@ def _read_file(path: Path) -> dict[str, list]:
     chunk_ok = set(CONLL2003_CHUNK_NAMES)
     ner_ok = set(CONLL2003_NER_NAMES)
     cols: dict[str, list] = {k: [] for k in ("tokens", "pos", "chunk", "ner", "document")}
-    # 1-based line numbers of the -DOCSTART- lines: a sentence belongs to the document opened by
-    # the last one before it (document 0 when the file does not start with one).
-    with open(path, encoding="utf-8") as fh:
-        doc_starts = [n for n, line in enumerate(fh, start=1) if line.startswith("-DOCSTART-")]
-    for block in read_blocks(path, separator=None, doc_separator="-DOCSTART-"):
+    for document, block in read_document_blocks(path, doc_separator="-DOCSTART-"):
         tokens, pos, chunk, ner = [], [], [], []
         for lineno, fields in block:
             if len(fields) != 4:
@@ -111,7 +106,7 @@ def _read_file(path: Path) -> dict[str, list]:
         cols["pos"].append(pos)
         cols["chunk"].append(chunk)
         cols["ner"].append(ner)
-        cols["document"].append(max(bisect.bisect_left(doc_starts, block[0][0]) - 1, 0))
+        cols["document"].append(document)
     if not cols["tokens"]:
         raise ValueError(f"{path}: no sentences found (empty file)")
     return cols

@@ -248,13 +248,11 @@ class InfnetTagger(TrainablePipe):
             # transformer energy: static vectors from its input embeddings).
             word_dim = self.energy.features.word_dim
             self.infnet_config = replace(self.infnet_config, word_dim=word_dim)
-            piece_bags = getattr(self.energy.features, "piece_bags", None)
+            pieces = (
+                self.energy.features.piece_bags() if self.infnet_config.piece_embeddings else None
+            )
             self.infnet = build_infnet(
-                self.infnet_config,
-                len(self.labels),
-                encoder.n_words,
-                encoder.n_chars,
-                pieces=piece_bags() if self.infnet_config.piece_embeddings and piece_bags else None,
+                self.infnet_config, len(self.labels), encoder.n_words, encoder.n_chars, pieces
             ).to(self.device)
         modules = {"energy": self.energy}
         if self.infnet is not None:

@@ -5,8 +5,10 @@
 the tag scheme allows (BIOES: no I-X after O, ...) with the highest Σ_t log A_Ψ(x)_{t,ŷ_t}: a
 Viterbi pass over Ψ's log-probabilities with only the energy's hard constraints as transitions
 (O(T·L²), no energy potentials), so a network whose per-position argmax breaks the scheme
-still gives well-formed spans.  Where the argmax is well formed the two agree.  The energy's feature network is *not* run unless energies are
-requested (``report_energy=True``, as benchmarks do): the speed gain over Viterbi is the point.
+still gives well-formed spans.  Where the argmax is well formed the two agree.
+
+The energy's feature network is *not* run unless energies are requested
+(``report_energy=True``, as benchmarks do): the speed gain over Viterbi is the point.
 With energies, ``Decoded.energy`` is E_Θ(x, ŷ) and ``extra["relaxed_energy"]`` is
 E_Θ(x, A_Ψ(x)), the energy of the relaxed output that Ψ was trained to minimise.
 """

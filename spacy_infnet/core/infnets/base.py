@@ -27,8 +27,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..encoding import N_CASE_CLASSES, UNK, EncodedBatch
-from ..features import CharCNN
+from ..encoding import N_CASE_CLASSES, EncodedBatch
+from ..features import CharCNN, drop_words
 
 ARCHITECTURES = ("cnn", "blstm", "seq2seq")
 
@@ -131,9 +131,8 @@ class InputEmbedding(nn.Module):
         self.embed.weight.requires_grad_(config.fine_tune_embeddings)
         self.word_dropout = config.word_dropout
         self.pieces = None  # WordPieceBags, set by build_infnet in piece mode
-        self.piece_mode = config.piece_embeddings
         self.piece_embed = None
-        if self.piece_mode:
+        if config.piece_embeddings:
             if config.n_pieces < 1:
                 raise ValueError(
                     f"piece_embeddings needs n_pieces ≥ 1 (the tokenizer's size), "
@@ -156,13 +155,18 @@ class InputEmbedding(nn.Module):
             else None
         )
         self.dropout = nn.Dropout(config.dropout)
-        self.piece_sum = self.piece_mode and config.piece_combine == "sum"
-        concat = self.piece_mode and not self.piece_sum
+        self.piece_sum = config.piece_embeddings and config.piece_combine == "sum"
+        concat = config.piece_embeddings and not self.piece_sum
         self.output_size = (
             config.word_dim * (2 if concat else 1)
             + (config.char_filters if use_chars else 0)
             + config.case_dim
         )
+
+    @property
+    def piece_mode(self) -> bool:
+        """Whether words are also read as bags of subword pieces."""
+        return self.piece_embed is not None
 
     def piece_vectors(self, batch: EncodedBatch) -> torch.Tensor:
         """[B, T, word_dim]: each token's mean piece embedding (0 at padding).
@@ -183,9 +187,8 @@ class InputEmbedding(nn.Module):
 
     def forward(self, batch: EncodedBatch) -> torch.Tensor:
         word_ids = batch.word_ids
-        if self.training and self.word_dropout > 0:
-            drop = torch.rand(word_ids.shape, device=word_ids.device) < self.word_dropout
-            word_ids = word_ids.masked_fill(drop & batch.mask, UNK)
+        if self.training:
+            word_ids = drop_words(word_ids, batch.mask, self.word_dropout)
         parts = [self.embed(word_ids)]
         if self.piece_mode:
             pv = batch.piece_vectors
