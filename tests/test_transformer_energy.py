@@ -173,3 +173,37 @@ def test_hub_export_of_a_transformer_pipeline_names_its_model(trained, conll, tm
     got = [[t.ent_iob_ for t in loaded(spacy.tokens.Doc(loaded.vocab, words=w))] for w in words]
     want = [[t.ent_iob_ for t in nlp(spacy.tokens.Doc(nlp.vocab, words=w))] for w in words]
     assert got == want
+
+
+def test_linear_schedule_decays_the_transformer_rate_to_zero_over_stage_1(conll):
+    train, _ = conll
+    nlp = _nlp(dict(SMALL_TRF, learning_rate_schedule="linear"))
+    optimizer = nlp.initialize(lambda: train[:20])
+    comp = nlp.get_pipe("infnet_tagger")
+    rates = []
+    for batch in spacy.util.minibatch(train[:20], size=5):  # stage 1: one epoch, 4 updates
+        nlp.update(batch, sgd=optimizer)
+        rates.append(comp._transformer_optimizer.optimizer.param_groups[0]["lr"])
+    # update k (1-based) ends 5k of 20 sentences: 100-update warm-up × (1 − k/4)
+    assert rates == pytest.approx([1e-4 * (k / 100) * (1 - k / 4) for k in range(1, 5)])
+    assert comp.stage == "energy"
+    nlp.update(train[:5], sgd=optimizer)
+    assert comp.stage == "infnet"
+
+
+def test_linear_schedule_without_a_stage_1_length_is_refused(conll):
+    train, _ = conll
+    nlp = spacy.blank("en")
+    nlp.add_pipe(
+        "infnet_tagger",
+        config={
+            "task": "ner",
+            "energy": dict(SMALL_TRF, learning_rate_schedule="linear"),
+            "infnet": SMALL_CNN,
+            "stages": {"@misc": "spacy_infnet.TwoStage.v1", "energy_patience": 100},
+        },
+    )
+    with pytest.raises(ValueError, match="energy_max_epochs"):
+        nlp.initialize(lambda: train[:10])
+    with pytest.raises(ValueError, match="'cosine'"):
+        _nlp(dict(SMALL_TRF, learning_rate_schedule="cosine"))

