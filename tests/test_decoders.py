@@ -291,13 +291,12 @@ def test_dev_tuned_and_oracle_protocols():
 def test_constrained_rounding_is_the_best_allowed_sequence_by_enumeration():
     """rounding="constrained": among the label sequences BIOES allows, the one with the highest
     Σ_t log A_Ψ(x)_t (checked by enumerating all 5^n); equal to the argmax where that is
-    already well formed; the per-position argmax itself breaks BIOES on this batch."""
+    already well formed; the per-position argmax itself breaks BIOES on some rows of this
+    batch and not on others."""
     from spacy_infnet.core.constraints import transition_constraints
 
     energy, batch = tiny(5, "bioes", B=16, T=5)
-    net = small_infnet("cnn")
-    with torch.no_grad():  # sharpen Ψ's output so that the argmax often breaks the scheme
-        net.output.weight.mul_(8.0)
+    net = small_infnet("cnn")  # an untrained Ψ: its argmax breaks BIOES on some rows only
     allowed = transition_constraints(LABELS, "bioes")
     constrained = InferenceNetworkDecoder(rounding="constrained").decode(energy, batch, net).tags
     argmax = InferenceNetworkDecoder().decode(energy, batch, net).tags
@@ -316,10 +315,12 @@ def test_constrained_rounding_is_the_best_allowed_sequence_by_enumeration():
         scores = torch.stack([log_p[b, torch.arange(n), torch.tensor(s)].sum() for s in valid])
         best = valid[int(scores.argmax())]
         assert constrained[b, :n].tolist() == list(best), b
+        assert not constrained[b, n:].any()  # padding: 0
         if ok(argmax[b, :n].tolist()):
             assert torch.equal(constrained[b, :n], argmax[b, :n])
         else:
             broken += 1
-    assert broken >= 3, broken
+    # both kinds of rows: the Viterbi pass runs only on the broken ones
+    assert 3 <= broken < len(constrained) - 3, broken
     with pytest.raises(ValueError, match="rounding"):
         InferenceNetworkDecoder(rounding="round")
