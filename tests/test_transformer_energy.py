@@ -175,10 +175,11 @@ def test_hub_export_of_a_transformer_pipeline_names_its_model(trained, conll, tm
     assert got == want
 
 
-def test_linear_schedule_decays_the_transformer_rate_to_zero_over_stage_1(conll):
+def test_linear_schedule_decays_the_transformer_rate_to_zero_over_stage_1(conll, tmp_path):
     train, _ = conll
     nlp = _nlp(dict(SMALL_TRF, learning_rate_schedule="linear"))
     optimizer = nlp.initialize(lambda: train[:20])
+    nlp.to_disk(tmp_path / "initialized")
     comp = nlp.get_pipe("infnet_tagger")
     rates = []
     for batch in spacy.util.minibatch(train[:20], size=5):  # stage 1: one epoch, 4 updates
@@ -189,6 +190,10 @@ def test_linear_schedule_decays_the_transformer_rate_to_zero_over_stage_1(conll)
     assert comp.stage == "energy"
     nlp.update(train[:5], sgd=optimizer)
     assert comp.stage == "infnet"
+    # loaded, not initialized: the length of stage 1 is unknown, and the error says so
+    loaded = spacy.load(tmp_path / "initialized")
+    with pytest.raises(ValueError, match="length of stage 1"):
+        loaded.update(train[:5], sgd=loaded.create_optimizer())
 
 
 def test_linear_schedule_without_a_stage_1_length_is_refused(conll):

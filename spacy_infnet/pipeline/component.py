@@ -586,7 +586,13 @@ class InfnetTagger(TrainablePipe):
                     schedule=self.energy_config.transformer_schedule,
                 )
             progress = None
-            if self._schedule_epochs and self._tracker is not None:
+            if self.energy_config.transformer_schedule == "linear":
+                if not self._schedule_epochs or self._tracker is None:
+                    raise ValueError(
+                        'infnet_tagger: learning_rate_schedule = "linear" needs the length of '
+                        "stage 1, which initialize() sets: initialize the component before "
+                        "training its energy"
+                    )
                 progress = self._tracker.epoch / self._schedule_epochs
             self._transformer_optimizer.step(progress)
         self.model.finish_update(sgd)
