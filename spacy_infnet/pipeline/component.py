@@ -585,17 +585,23 @@ class InfnetTagger(TrainablePipe):
                     self.energy_config.transformer_learning_rate,
                     schedule=self.energy_config.transformer_schedule,
                 )
-            progress = None
-            if self.energy_config.transformer_schedule == "linear":
-                if not self._schedule_epochs or self._tracker is None:
-                    raise ValueError(
-                        'infnet_tagger: learning_rate_schedule = "linear" needs the length of '
-                        "stage 1, which initialize() sets: initialize the component before "
-                        "training its energy"
-                    )
-                progress = self._tracker.epoch / self._schedule_epochs
-            self._transformer_optimizer.step(progress)
+            self._transformer_optimizer.step(self._schedule_progress())
         self.model.finish_update(sgd)
+
+    def _schedule_progress(self) -> float | None:
+        """Fraction of stage 1 done, for a linear transformer schedule (None: constant).
+
+        Raises:
+            ValueError: a linear schedule on a component that was not initialized.
+        """
+        if self.energy_config.transformer_schedule != "linear":
+            return None
+        if not self._schedule_epochs or self._tracker is None:
+            raise ValueError(
+                'infnet_tagger: learning_rate_schedule = "linear" needs the length of stage 1, '
+                "which initialize() sets: initialize the component before training its energy"
+            )
+        return self._tracker.epoch / self._schedule_epochs
 
     def score(self, examples: Iterable[Example], **kwargs: Any) -> dict[str, Any]:
         """Score predictions with the configured scorer.

@@ -50,15 +50,14 @@ def constrained_rounding(
     Viterbi pass runs on the other rows only.  Padded positions get tag 0.
     """
     log_probs = torch.log_softmax(logits.float(), dim=-1)
+    trans, start, end = energy.transition_penalty, energy.start_penalty, energy.end_penalty
     tags = log_probs.argmax(dim=-1).masked_fill(~mask, 0)
-    penalties = (energy.transition_penalty, energy.start_penalty, energy.end_penalty)
-    broken = sequence_score(
-        torch.zeros_like(log_probs), penalties[0], tags, mask, penalties[1], penalties[2]
-    ).lt(0)
-    if bool(broken.any()):
-        rows = broken.nonzero().squeeze(1)
+    # the penalties the argmax path pays: 0 where the scheme allows it, < 0 where it breaks
+    paid = sequence_score(torch.zeros_like(log_probs), trans, tags, mask, start, end)
+    rows = paid.lt(0).nonzero().squeeze(1)
+    if len(rows):
         T = int(mask[rows].sum(dim=1).max())
-        _, fixed = viterbi(log_probs[rows, :T], penalties[0], mask[rows, :T], *penalties[1:])
+        _, fixed = viterbi(log_probs[rows, :T], trans, mask[rows, :T], start, end)
         tags[rows, :T] = fixed
     return tags
 
