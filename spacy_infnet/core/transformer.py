@@ -91,6 +91,10 @@ def _load(name: str, pretrained: bool):
             f"{DEFAULT_MODEL} for the default model) or set the energy's `model` to a local "
             "directory holding config.json, the tokenizer files and the weights"
         ) from err
+    # transformers ≥ 5 keeps a checkpoint's own precision ("auto" dtype): a float16 or bfloat16
+    # checkpoint would be fine-tuned in half precision, where AdamW's eps (1e-8) underflows to 0
+    # and the first update turns the weights into NaN.  The energy is trained in float32.
+    model = model.float()
     if not getattr(tokenizer, "is_fast", False):
         raise TransformerNotFoundError(
             f"transformer {name!r} has no fast tokenizer (tokenizer.json), which word pooling needs"
