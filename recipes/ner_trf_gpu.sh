@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # GPU: train configs/ner_trf.cfg (transformer energy, then the CNN inference network) on CUDA
-# device 0, selecting on all of eng.testa, and score eng.testb with the inference network (argmax and
-# constrained rounding) and with Viterbi on the same energy (all on the GPU).  Prints the training wall time.
+# device 0, selecting on all of eng.testa, and score eng.testb with the inference network (argmax
+# and constrained rounding) and with Viterbi on the same energy (all on the GPU).  Prints the
+# training wall time.
 # CONFIG=configs/ner_trf_blstm.cfg picks another config.
 # Usage: bash recipes/ner_trf_gpu.sh [CONLL_DIR] [OUTPUT_DIR] [extra `spacy train` overrides...]
 set -euo pipefail
