@@ -1,5 +1,8 @@
+"""``python -m spacy_infnet COMMAND``: the command line of :mod:`spacy_infnet.cli`."""
+
 import sys
 
 from .cli import main
 
-sys.exit(main())
+if __name__ == "__main__":
+    sys.exit(main())

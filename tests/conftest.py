@@ -34,19 +34,9 @@ def small_pos_pipeline(tmp_path_factory) -> Path:
 
     from spacy_infnet.pipeline.readers import dataset_examples
 
-    from small_configs import SMALL_CNN, SMALL_ENERGY
+    from small_configs import small_tagger
 
-    nlp = spacy.blank("en")
-    nlp.add_pipe(
-        "infnet_tagger",
-        config={
-            "task": "tag",
-            "energy": SMALL_ENERGY,
-            "infnet": SMALL_CNN,
-            "stages": {"@misc": "spacy_infnet.TwoStage.v1", "energy_max_epochs": 2},
-            "decoder": {"@decoders": "spacy_infnet.InferenceNetwork.v1"},
-        },
-    )
+    nlp = small_tagger(decoder="spacy_infnet.InferenceNetwork.v1", energy_max_epochs=2)
     examples = list(dataset_examples(nlp, "twitter_pos", "train", task="tag", limit=150))
     dev = list(dataset_examples(nlp, "twitter_pos", "validation", task="tag", limit=50))
     spacy.util.fix_random_seed(0)

@@ -17,8 +17,9 @@ from seqeval.metrics import f1_score
 from spacy_infnet.bench import harness
 from spacy_infnet.bench.metrics import SEQEVAL_PATH, score_labels
 from spacy_infnet.cli import main
+from spacy_infnet.core.schemes import tags_to_spans
 from spacy_infnet.core.tuning import PAPER_LEARNING_RATES
-from spacy_infnet.data import load_dataset, tags_to_spans
+from spacy_infnet.data import load_dataset
 from spacy_infnet.pipeline.readers import dataset_examples
 
 
@@ -147,7 +148,9 @@ def test_bench_accuracy_equals_spacys_scorer(bench_run, small_pos_pipeline):
             small_pos_pipeline,
             config={
                 "components": {
-                    "infnet_tagger": {"decoder": {"@decoders": harness.DECODERS[decoder]}}
+                    "infnet_tagger": {
+                        "decoder": {"@decoders": harness.DECODERS[decoder].registered}
+                    }
                 }
             },
         )
@@ -203,18 +206,9 @@ def test_bench_cli_settings_tuning_and_errors(small_pos_pipeline, tmp_path, caps
 
 
 def test_bench_skips_inference_network_decoders_before_stage_two(tmp_path):
-    from small_configs import SMALL_CNN, SMALL_ENERGY
+    from small_configs import small_tagger
 
-    nlp = spacy.blank("en")
-    nlp.add_pipe(
-        "infnet_tagger",
-        config={
-            "task": "tag",
-            "energy": SMALL_ENERGY,
-            "infnet": SMALL_CNN,
-            "stages": {"@misc": "spacy_infnet.TwoStage.v1", "energy_max_epochs": 2},
-        },
-    )
+    nlp = small_tagger(energy_max_epochs=2)
     examples = list(dataset_examples(nlp, "twitter_pos", "train", task="tag", limit=20))
     nlp.initialize(lambda: examples)
     nlp.to_disk(tmp_path / "stage1")

@@ -1,10 +1,9 @@
-"""Tests for spacy_infnet.bench.viterbi_peers (our Viterbi against pytorch-crf and torch-struct).
+"""Tests for benchmarks.viterbi_peers (our Viterbi against pytorch-crf and torch-struct).
 
 The peer mappings are checked against brute-force enumeration of all L^T label sequences; the
 benchmark itself is run end to end on a tiny grid.
 """
 
-import argparse
 import itertools
 import json
 import sys
@@ -13,8 +12,10 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from typer.testing import CliRunner
 
-from spacy_infnet.bench import viterbi_peers as vp
+import benchmarks.viterbi_peers as vp
+from benchmarks.viterbi_peers.peers import _PEER_MODULES
 from spacy_infnet.core.crf import sequence_score
 
 
@@ -53,7 +54,7 @@ PROBLEM_LENGTHS = [
 
 def decoder_for(name, problem, max_gib=2.0):
     if name != "ours":
-        pytest.importorskip(vp._PEER_MODULES[name])
+        pytest.importorskip(_PEER_MODULES[name])
     return vp.make_decoder(name, problem, max_gib)
 
 
@@ -230,22 +231,28 @@ def test_time_budget_stops_a_peer_after_its_first_chunk():
     assert timing["seconds"] == sorted(timing["times"])[1]
 
 
+def invoke(*args):
+    """Run the typer app in-process; re-raise anything but its exit (a real error)."""
+    result = CliRunner().invoke(vp.app, list(args))
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result
+
+
 def run_main(tmp_path, *extra):
-    parser = argparse.ArgumentParser()
-    vp.add_arguments(parser)
     out = tmp_path / "bench.json"
-    args = parser.parse_args(
-        ["--labels", "5", "--batch-sizes", "1,3", "--repeats", "1", "--output", str(out)]
-        + ["--no-progress", *extra]
+    result = invoke(
+        *["--labels", "5", "--batch-sizes", "1,3", "--repeats", "1", "--output", str(out)],
+        *["--no-progress", *extra],
     )
-    return vp.main(args), out
+    return result, out
 
 
-def test_main_writes_json_and_markdown_and_all_agree(tmp_path, capsys):
+def test_main_writes_json_and_markdown_and_all_agree(tmp_path):
     pytest.importorskip("torchcrf")
     pytest.importorskip("torch_struct")
-    rc, out = run_main(tmp_path)
-    assert rc == 0
+    result, out = run_main(tmp_path)
+    assert result.exit_code == 0
     results = json.loads(out.read_text())
     assert results["environment"]["torch"] == torch.__version__
     assert results["settings"]["repeats"] == 1
@@ -269,14 +276,14 @@ def test_main_writes_json_and_markdown_and_all_agree(tmp_path, capsys):
     assert "| potentials | L | B | ours s | pytorch-crf s (×ratio) |" in md
     assert "| random | 5 | 3 |" in md
     assert "identical paths" in md and "DISAGREE" not in md
-    assert md in capsys.readouterr().out
+    assert md in result.stdout
 
 
 def test_missing_peer_is_reported_as_skipped(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "torchcrf", None)  # `import torchcrf` raises ImportError
     monkeypatch.setitem(sys.modules, "torch_struct", None)
-    rc, out = run_main(tmp_path)
-    assert rc == 0
+    result, out = run_main(tmp_path)
+    assert result.exit_code == 0
     for row in json.loads(out.read_text())["rows"]:
         for peer in vp.PEERS:
             assert row[peer]["status"] == "skipped"
@@ -297,7 +304,7 @@ def test_one_missing_peer_leaves_the_other_compared(monkeypatch):
     assert row["agreement"]["identical"] == 3
 
 
-def test_pipeline_problem_and_argument_checks(tmp_path, capsys):
+def test_pipeline_problem_and_argument_checks(tmp_path):
     B, T, L = 2, 5, 3
     g = torch.Generator().manual_seed(0)
     pot = SimpleNamespace(
@@ -323,6 +330,27 @@ def test_pipeline_problem_and_argument_checks(tmp_path, capsys):
     assert vp.parse_pipeline_data("twitter_pos") == ("twitter_pos", None)
     with pytest.raises(ValueError, match="at least 2 tokens"):
         vp.random_problem(3, [3, 1], seed=0)
-    rc, out = run_main(tmp_path, "--pipeline", "somewhere")
-    assert rc == 2 and not out.exists()
-    assert "--pipeline-data" in capsys.readouterr().err
+    result, out = run_main(tmp_path, "--pipeline", "somewhere")
+    assert result.exit_code == 2 and not out.exists()
+    assert "--pipeline-data" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "option, value, named",
+    [
+        ("--labels", "17,x", "17,x"),
+        ("--batch-sizes", "0", "0"),
+        ("--peers", "crf++", "crf++"),
+        ("--repeats", "abc", "--repeats"),  # rejected while parsing (typer), not by main
+        ("--pipeline", "no/such/dir", "no/such/dir"),
+    ],
+)
+def test_bad_option_is_one_line_without_traceback(tmp_path, option, value, named):
+    out = tmp_path / "bench.json"
+    extra = ["--pipeline-data", "twitter_pos"] if option == "--pipeline" else []
+    result = invoke(option, value, *extra, "--output", str(out), "--no-progress")
+    assert result.exit_code != 0 and not out.exists()
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    assert named in lines[0] and option in lines[0]
+    assert "Traceback" not in result.output and result.stdout == ""

@@ -8,14 +8,8 @@ import datasets
 import numpy as np
 import pytest
 
-from spacy_infnet.data import (
-    WordVectors,
-    bioes_to_iob2,
-    iob2_to_bioes,
-    load_dataset,
-    load_word_vectors,
-    tags_to_spans,
-)
+from spacy_infnet.core.schemes import bioes_to_iob2, iob2_to_bioes, tags_to_spans
+from spacy_infnet.data import WordVectors, load_dataset, load_word_vectors
 from spacy_infnet.data.conll2003 import (
     CONLL2003_BIOES_NAMES,
     CONLL2003_CHUNK_NAMES,

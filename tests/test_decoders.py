@@ -21,6 +21,7 @@ from spacy_infnet.core.decoders import (
 from spacy_infnet.core.encoding import EncodedBatch, TokenEncoder
 from spacy_infnet.core.energy import BLSTMCRFConfig, BLSTMCRFEnergy
 from spacy_infnet.core.infnets import InfnetConfig, build_infnet
+from spacy_infnet.core.model import InfnetModel
 from spacy_infnet.data import load_dataset
 
 LABELS = ["O", "B-X", "I-X", "E-X", "S-X"]
@@ -72,9 +73,11 @@ def enumerated_minimum(energy, batch) -> torch.Tensor:
 def test_gd_never_beats_enumeration_and_mostly_reaches_it(scheme):
     energy, batch = tiny(0, scheme)
     best = enumerated_minimum(energy, batch)
-    assert torch.allclose(ViterbiDecoder().decode(energy, batch).energy, best, atol=1e-4)
+    assert torch.allclose(
+        ViterbiDecoder().decode(InfnetModel(energy), batch).energy, best, atol=1e-4
+    )
     gd = GradientDescentDecoder(steps=200, learning_rate=1.0, momentum=0.9)
-    out = gd.decode(energy, batch)
+    out = gd.decode(InfnetModel(energy), batch)
     assert (out.energy >= best - 1e-4).all()
     assert (out.extra["relaxed_energy"] >= best - 1e-4).all()
     reached = int(((out.energy - best).abs() < 1e-4).sum())
@@ -90,18 +93,20 @@ def test_gd_never_beats_enumeration_and_mostly_reaches_it(scheme):
 def test_gd_lowers_energy_with_steps_and_is_seeded():
     energy, batch = tiny(1, "none")
     gd = GradientDescentDecoder(learning_rate=1.0, momentum=0.0)
-    runs = gd.decode_steps(energy, batch, steps=[0, 5, 50])
+    runs = gd.decode_steps(InfnetModel(energy), batch, steps=[0, 5, 50])
     relaxed = [runs[n].extra["relaxed_energy"].sum().item() for n in (0, 5, 50)]
     assert relaxed[0] > relaxed[1] > relaxed[2]
-    again = gd.decode_steps(energy, batch, steps=[50])[50]
+    again = gd.decode_steps(InfnetModel(energy), batch, steps=[50])[50]
     assert torch.equal(again.tags, runs[50].tags)
     other = GradientDescentDecoder(learning_rate=1.0, momentum=0.0, seed=1, init_scale=1.0)
-    assert not torch.equal(other.start(energy, batch, None), gd.start(energy, batch, None))
+    assert not torch.equal(
+        other.start(InfnetModel(energy), batch), gd.start(InfnetModel(energy), batch)
+    )
 
 
 def test_gd_leaves_the_energy_without_gradients():
     energy, batch = tiny(2, "bioes")
-    GradientDescentDecoder(steps=10).decode(energy, batch)
+    GradientDescentDecoder(steps=10).decode(InfnetModel(energy), batch)
     assert all(p.grad is None for p in energy.parameters())
 
 
@@ -172,9 +177,11 @@ def test_tailoring_matches_per_sentence_sgd_and_leaves_psi_bit_identical(arch):
     net = small_infnet(arch)
     before = {k: v.clone() for k, v in net.state_dict().items()}
     dec = InstanceTailoredDecoder(steps=4, learning_rate=0.05, momentum=0.9, group_size=5)
-    out = dec.decode_steps(energy, batch, net, steps=[0, 4])
+    out = dec.decode_steps(InfnetModel(energy, net), batch, steps=[0, 4])
     assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
-    assert torch.equal(out[0].tags, InferenceNetworkDecoder().decode(energy, batch, net).tags)
+    assert torch.equal(
+        out[0].tags, InferenceNetworkDecoder().decode(InfnetModel(energy, net), batch).tags
+    )
     from spacy_infnet.core.infnets import InferenceNetwork
 
     for b in range(batch.mask.shape[0]):
@@ -204,21 +211,23 @@ def test_tailoring_and_warm_start_lower_the_energy_towards_enumeration():
     energy, batch = tiny(4, "none")
     best = enumerated_minimum(energy, batch)
     net = small_infnet("cnn")
-    start = InferenceNetworkDecoder(report_energy=True).decode(energy, batch, net)
-    tailored = InstanceTailoredDecoder(steps=100, learning_rate=0.05).decode(energy, batch, net)
-    warm = WarmStartGDDecoder(steps=100, learning_rate=1.0).decode(energy, batch, net)
+    start = InferenceNetworkDecoder(report_energy=True).decode(InfnetModel(energy, net), batch)
+    tailored = InstanceTailoredDecoder(steps=100, learning_rate=0.05).decode(
+        InfnetModel(energy, net), batch
+    )
+    warm = WarmStartGDDecoder(steps=100, learning_rate=1.0).decode(InfnetModel(energy, net), batch)
     for out in (tailored, warm):
         assert (out.energy >= best - 1e-4).all()
         assert (out.extra["relaxed_energy"] >= best - 1e-4).all()
         assert out.extra["relaxed_energy"].sum() < start.extra["relaxed_energy"].sum()
         assert out.energy.sum() < start.energy.sum()
     # Warm start with 0 steps is the inference network's own output.
-    zero = WarmStartGDDecoder(steps=0).decode(energy, batch, net)
+    zero = WarmStartGDDecoder(steps=0).decode(InfnetModel(energy, net), batch)
     assert torch.equal(zero.tags, start.tags)
     with pytest.raises(ValueError, match="needs a trained inference network"):
-        WarmStartGDDecoder().decode(energy, batch, None)
+        WarmStartGDDecoder().decode(InfnetModel(energy), batch)
     with pytest.raises(ValueError, match="needs a trained inference network"):
-        InstanceTailoredDecoder().decode(energy, batch, None)
+        InstanceTailoredDecoder().decode(InfnetModel(energy), batch)
 
 
 # -- real sentences ----------------------------------------------------------------------------
@@ -237,10 +246,10 @@ def test_gd_at_lr_1e4_for_1000_steps_stays_finite_on_500_real_sentences():
     with torch.no_grad():
         energy.transitions.mul_(100)
     batch = encoder.encode(words, chars=False)
-    vit = ViterbiDecoder().decode(energy, batch)
+    vit = ViterbiDecoder().decode(InfnetModel(energy), batch)
     for penalty in (None, 10.0):
         gd = GradientDescentDecoder(steps=1000, learning_rate=1e4, constraint_penalty=penalty)
-        out = gd.decode(energy, batch)
+        out = gd.decode(InfnetModel(energy), batch)
         assert (
             torch.isfinite(out.energy).all() and torch.isfinite(out.extra["relaxed_energy"]).all()
         )
@@ -267,10 +276,13 @@ def test_dev_tuned_and_oracle_protocols():
     gold = [
         row[:n]
         for row, n in zip(
-            ViterbiDecoder().decode(energy, batch).tags.tolist(), batch.mask.sum(dim=1).tolist()
+            ViterbiDecoder().decode(InfnetModel(energy), batch).tags.tolist(),
+            batch.mask.sum(dim=1).tolist(),
         )
     ]
-    results = sweep(GradientDescentDecoder(), energy, [batch], [0, 5, 50], [1.0, 100.0])
+    results = sweep(
+        GradientDescentDecoder(), InfnetModel(energy), [batch], [0, 5, 50], [1.0, 100.0]
+    )
     assert set(results) == {(n, lr) for n in (0, 5, 50) for lr in (1.0, 100.0)}
 
     def correct(rows):
@@ -298,8 +310,10 @@ def test_constrained_rounding_is_the_best_allowed_sequence_by_enumeration():
     energy, batch = tiny(5, "bioes", B=16, T=5)
     net = small_infnet("cnn")  # an untrained Ψ: its argmax breaks BIOES on some rows only
     allowed = transition_constraints(LABELS, "bioes")
-    constrained = InferenceNetworkDecoder(rounding="constrained").decode(energy, batch, net).tags
-    argmax = InferenceNetworkDecoder().decode(energy, batch, net).tags
+    constrained = (
+        InferenceNetworkDecoder(rounding="constrained").decode(InfnetModel(energy, net), batch).tags
+    )
+    argmax = InferenceNetworkDecoder().decode(InfnetModel(energy, net), batch).tags
     log_p = torch.log_softmax(net(batch), dim=-1)
 
     def ok(seq):

@@ -12,6 +12,7 @@ from spacy_infnet import load_dataset
 from spacy_infnet.core.decoders import ViterbiDecoder
 from spacy_infnet.core.encoding import UNK, TokenEncoder
 from spacy_infnet.core.energy import BLSTMCRFConfig, BLSTMCRFEnergy
+from spacy_infnet.core.model import InfnetModel
 from spacy_infnet.data import load_word_vectors
 from spacy_infnet.training import energy_nll_loss
 
@@ -69,7 +70,7 @@ def test_viterbi_output_has_the_lowest_energy(tweets):
     energy.eval()
     batch = enc.encode(sents)
     with torch.no_grad():
-        decoded = ViterbiDecoder().decode(energy, batch)
+        decoded = ViterbiDecoder().decode(InfnetModel(energy), batch)
         pot = energy.potentials(batch)
         torch.testing.assert_close(pot.tag_energy(decoded.tags), decoded.energy)
         # Any other labelling (here: 20 random perturbations of the Viterbi path) is no better.
@@ -103,7 +104,7 @@ def test_likelihood_training_lowers_the_gold_energy_gap(tweets):
     assert loss.item() < 0.3 * first
     energy.eval()
     with torch.no_grad():
-        pred = ViterbiDecoder().decode(energy, batch).tags
+        pred = ViterbiDecoder().decode(InfnetModel(energy), batch).tags
     acc = (pred == gold)[batch.mask].float().mean().item()
     assert acc > 0.9  # the 64 training tweets are fitted
 

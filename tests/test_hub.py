@@ -5,6 +5,7 @@ import hashlib
 import json
 import os
 import pickle
+import re
 import shutil
 import subprocess
 import sys
@@ -20,7 +21,7 @@ from spacy_infnet.bench import harness
 from spacy_infnet.cli import main as cli_main
 from spacy_infnet.data import load_dataset
 from spacy_infnet.hub import ExportError, build_wheel, push_to_hub
-from spacy_infnet.pipeline.registry import DECODER_NAMES
+from spacy_infnet.pipeline.registry import DECODERS, decoder_block
 
 WEIGHTS = "infnet_tagger/model.safetensors"
 
@@ -98,11 +99,15 @@ def test_export_layout_is_a_spacy_pipeline_with_config_json_and_card(export):
     assert config["files"][WEIGHTS]["sha256"] == digest
 
 
-@pytest.mark.parametrize("decoder", sorted(DECODER_NAMES))
+#: Every method with its registry defaults (variants such as infnet_constrained: below).
+METHODS = sorted(name for name, entry in DECODERS.items() if not entry.settings)
+
+
+@pytest.mark.parametrize("decoder", METHODS)
 def test_from_pretrained_predicts_as_the_trained_pipeline(
     decoder, small_pos_pipeline, export, tweets
 ):
-    block = {"@decoders": DECODER_NAMES[decoder]}
+    block = decoder_block(decoder)
     original = spacy.load(
         small_pos_pipeline, config={"components": {"infnet_tagger": {"decoder": block}}}
     )
@@ -114,6 +119,60 @@ def test_from_pretrained_predicts_as_the_trained_pipeline(
         for (k, v), (k2, v2) in zip(net_a.state_dict().items(), net_b.state_dict().items()):
             assert k == k2 and torch.equal(v, v2)
     assert tags_of(loaded, tweets) == tags_of(original, tweets)
+
+
+def test_from_pretrained_takes_a_decoder_variant_of_the_table(small_pos_pipeline, export, tweets):
+    original = spacy.load(
+        small_pos_pipeline,
+        config={"components": {"infnet_tagger": {"decoder": decoder_block("infnet_constrained")}}},
+    )
+    loaded = from_pretrained(export, decoder="infnet_constrained")
+    decoder = loaded.get_pipe("infnet_tagger").decoder
+    assert (decoder.name, decoder.rounding) == ("infnet", "constrained")
+    assert tags_of(loaded, tweets) == tags_of(original, tweets)
+
+
+def test_export_and_bench_agree_on_the_weights_checksum(
+    small_pos_pipeline, bench_results, export, tmp_path
+):
+    """The bench records the SHA-256 of the source's weights file; ``nlp.to_disk`` in the
+    export re-writes that file byte for byte, so the export's config.json, a bench of the
+    export and an export of the in-memory pipeline all agree on it."""
+    recorded = json.loads(bench_results.read_text())["pipelines"][0]["weights_sha256"]
+    source = (small_pos_pipeline / WEIGHTS).read_bytes()
+    assert recorded == hashlib.sha256(source).hexdigest()
+    assert (export / WEIGHTS).read_bytes() == source
+    assert json.loads((export / "config.json").read_text())["files"][WEIGHTS]["sha256"] == recorded
+    settings = harness.BenchSettings(
+        dataset="twitter_pos", decoders=["viterbi"], limit=4, repeats=1, warmup=0
+    )
+    (again,) = harness.run_bench([export], settings)["pipelines"]
+    assert again["weights_sha256"] == recorded
+    # an in-memory pipeline: the checksum of the file its to_disk writes
+    out = save_pretrained(spacy.load(small_pos_pipeline), tmp_path / "mem", bench=bench_results)
+    assert ModelCard.load(out / "README.md").data.eval_results
+
+
+def test_export_refuses_bench_results_of_another_pipeline_or_without_checksum(
+    small_pos_pipeline, bench_results, tmp_path
+):
+    results = json.loads(bench_results.read_text())
+    ours = results["pipelines"][0]["weights_sha256"]
+    other = dict(results["pipelines"][0], weights_sha256="ab" * 32)
+    foreign = tmp_path / "foreign.json"
+    foreign.write_text(json.dumps(dict(results, pipelines=[other])))
+    with pytest.raises(ValueError, match=rf"{re.escape(str(foreign))}.*{'ab' * 6}….*{ours[:12]}…"):
+        save_pretrained(small_pos_pipeline, tmp_path / "out", bench=foreign)
+    legacy = dict(results, pipelines=[{k: v for k, v in other.items() if k != "weights_sha256"}])
+    with pytest.raises(
+        ValueError, match="no weights checksum.*rerun `python -m spacy_infnet bench`"
+    ):
+        save_pretrained(small_pos_pipeline, tmp_path / "out", bench=legacy)
+    assert not (tmp_path / "out").exists()  # refused before anything was written
+    # several pipelines: the one with the exported weights is taken
+    both = dict(results, pipelines=[other, results["pipelines"][0]])
+    out = save_pretrained(small_pos_pipeline, tmp_path / "out", bench=both)
+    assert ModelCard.load(out / "README.md").data.eval_results
 
 
 def test_from_pretrained_keeps_the_exported_decoder_and_takes_a_config_block(export, tweets):

@@ -14,11 +14,12 @@ from spacy_infnet.core.encoding import TokenEncoder, case_class
 from spacy_infnet.core.energy import BLSTMCRFConfig, BLSTMCRFEnergy
 from spacy_infnet.core.features import CharCNN
 from spacy_infnet.core.infnets import InfnetConfig, build_infnet, token_cross_entropy
+from spacy_infnet.core.model import InfnetModel
 from spacy_infnet.data import load_dataset
 from spacy_infnet.pipeline.readers import dataset_examples
 from spacy_infnet.training import StageTracker, TwoStageSettings, infnet_loss
 
-from small_configs import SMALL_CNN, SMALL_ENERGY
+from small_configs import SMALL_CNN, small_tagger
 
 ARCHS = {
     "cnn13": InfnetConfig("cnn", hidden_size=24, windows=(1, 3), word_dim=16, case_dim=4),
@@ -300,18 +301,7 @@ def test_encode_without_chars_keeps_words(encoder, tweets):
 
 
 def _two_stage_nlp(stages, infnet=SMALL_CNN, task="tag"):
-    nlp = spacy.blank("en")
-    nlp.add_pipe(
-        "infnet_tagger",
-        config={
-            "task": task,
-            "energy": SMALL_ENERGY,
-            "infnet": infnet,
-            "stages": {"@misc": "spacy_infnet.TwoStage.v1", **stages},
-            "decoder": {"@decoders": "spacy_infnet.InferenceNetwork.v1"},
-        },
-    )
-    return nlp
+    return small_tagger(task, infnet=infnet, decoder="spacy_infnet.InferenceNetwork.v1", **stages)
 
 
 @pytest.fixture(scope="module")
@@ -370,15 +360,7 @@ def test_distilled_pipeline_round_trips_with_identical_predictions(distilled, tm
     assert loaded.get_pipe("infnet_tagger").stage == "infnet"
     after = [[t.tag_ for t in d] for d in loaded.pipe([d.copy() for d in docs])]
     assert after == before
-    from_bytes = spacy.blank("en")
-    from_bytes.add_pipe(
-        "infnet_tagger",
-        config={
-            "task": "tag",
-            "infnet": SMALL_CNN,
-            "decoder": {"@decoders": "spacy_infnet.InferenceNetwork.v1"},
-        },
-    )
+    from_bytes = small_tagger(decoder="spacy_infnet.InferenceNetwork.v1")
     from_bytes.get_pipe("infnet_tagger").from_bytes(nlp.get_pipe("infnet_tagger").to_bytes())
     again = [[t.tag_ for t in d] for d in from_bytes.pipe([d.copy() for d in docs])]
     assert again == before
@@ -390,14 +372,16 @@ def test_infnet_decoder_reports_energies(distilled):
     batch = tagger.encoder.encode([[t.text for t in eg.predicted] for eg in dev[:30]])
     tagger.energy.eval()
     tagger.infnet.eval()
-    out = InferenceNetworkDecoder(report_energy=True).decode(tagger.energy, batch, tagger.infnet)
-    vit = ViterbiDecoder().decode(tagger.energy, batch)
+    out = InferenceNetworkDecoder(report_energy=True).decode(
+        InfnetModel(tagger.energy, tagger.infnet), batch
+    )
+    vit = ViterbiDecoder().decode(InfnetModel(tagger.energy), batch)
     assert out.energy.shape == (30,) and out.extra["relaxed_energy"].shape == (30,)
     # Viterbi is the exact minimum of the energy: no other output may go below it.
     assert (out.energy >= vit.energy - 1e-3).all()
     assert (out.extra["relaxed_energy"] >= vit.energy - 1e-3).all()
     with pytest.raises(ValueError, match="needs a trained inference network"):
-        InferenceNetworkDecoder().decode(tagger.energy, batch, None)
+        InferenceNetworkDecoder().decode(InfnetModel(tagger.energy), batch)
 
 
 @pytest.mark.parametrize(

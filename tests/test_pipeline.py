@@ -166,6 +166,79 @@ def test_bytes_round_trip(pos_nlp):
     assert [t.tag_ for t in nlp2(text)] == [t.tag_ for t in pos_nlp(text)]
 
 
+def test_serialisation_honours_exclude(pos_nlp, tmp_path):
+    """spaCy's serialisation fields of a pipe ("cfg", "vocab", "model") can each be left out;
+    nlp.to_disk leaves the component's vocab out (the pipeline writes one)."""
+    comp = pos_nlp.get_pipe("infnet_tagger")
+    comp.to_disk(tmp_path / "all")
+    assert {p.name for p in (tmp_path / "all").iterdir()} == {
+        "cfg.json",
+        "model.safetensors",
+        "vocab",
+    }
+    comp.to_disk(tmp_path / "no_model", exclude=["model", "vocab"])
+    assert {p.name for p in (tmp_path / "no_model").iterdir()} == {"cfg.json"}
+    data = comp.to_bytes(exclude=["vocab"])
+    assert len(data) < len(comp.to_bytes())
+    nlp2 = spacy.blank("en")
+    other = nlp2.add_pipe("infnet_tagger", config={"task": "tag", "energy": SMALL_ENERGY})
+    other.from_bytes(data, exclude=["vocab"])
+    text = "lol i cant believe its already friday !!! #tgif"
+    assert [t.tag_ for t in nlp2(text)] == [t.tag_ for t in pos_nlp(text)]
+    # settings without weights: the networks' shapes, untrained
+    fresh = spacy.blank("en").add_pipe("infnet_tagger", config={"task": "tag"})
+    fresh.from_disk(tmp_path / "no_model", exclude=["vocab", "model"])
+    assert fresh.labels == comp.labels and fresh.energy is not None
+
+
+def test_a_write_that_fails_midway_leaves_the_saved_files_whole(pos_nlp, tmp_path, monkeypatch):
+    """Files are written to a temporary name and renamed: a failure (or a kill) while writing
+    leaves the previous file as it was and no partial file behind."""
+    from spacy_infnet.pipeline import files
+
+    pos_nlp.to_disk(tmp_path / "p")
+    target = tmp_path / "p" / "infnet_tagger" / "model.safetensors"
+    before = target.read_bytes()
+
+    def fail(fd):
+        raise OSError("disk full (simulated)")
+
+    monkeypatch.setattr(files.os, "fsync", fail)
+    with torch.no_grad():
+        next(pos_nlp.get_pipe("infnet_tagger").energy.parameters()).add_(1.0)
+    with pytest.raises(OSError, match="simulated"):
+        pos_nlp.to_disk(tmp_path / "p")
+    assert target.read_bytes() == before
+    assert not [p.name for p in target.parent.iterdir() if p.name.endswith(".tmp")]
+    with torch.no_grad():
+        next(pos_nlp.get_pipe("infnet_tagger").energy.parameters()).sub_(1.0)
+
+
+def test_cfg_json_of_the_single_config_layout_still_loads(pos_nlp, tmp_path):
+    """Pipelines saved before the energy settings were split into BLSTM-CRF and transformer
+    dataclasses (one dict with a `transformer` field, no `constraint_scheme`) load unchanged."""
+    pos_nlp.to_disk(tmp_path / "p")
+    path = tmp_path / "p" / "infnet_tagger" / "cfg.json"
+    cfg = json.loads(path.read_text())
+    energy = {k: v for k, v in cfg["energy"].items() if k != "architecture"}
+    energy.update(
+        transformer=None,
+        pooling="first",
+        fine_tune_transformer=True,
+        transformer_learning_rate=5e-5,
+        transformer_schedule="constant",
+        max_length=None,
+        stride=None,
+        case_dim=0,
+    )
+    cfg["energy"] = energy
+    del cfg["constraint_scheme"]
+    path.write_text(json.dumps(cfg))
+    loaded = spacy.load(tmp_path / "p")
+    text = "lol i cant believe its already friday !!! #tgif"
+    assert [t.tag_ for t in loaded(text)] == [t.tag_ for t in pos_nlp(text)]
+
+
 def test_missing_weights_file_is_named(pos_nlp, tmp_path):
     pos_nlp.to_disk(tmp_path / "p")
     (tmp_path / "p" / "infnet_tagger" / "model.safetensors").unlink()
@@ -178,8 +251,8 @@ class _GreedyDecoder(Decoder):
 
     name = "greedy-test"
 
-    def decode(self, energy, batch, infnet=None):
-        pot = energy.potentials(batch)
+    def decode(self, model, batch):
+        pot = model.energy.potentials(batch)
         tags = pot.emissions.argmax(-1) * batch.mask
         return Decoded(tags=tags, energy=pot.tag_energy(tags))
 
@@ -212,8 +285,8 @@ def test_decoder_swapped_at_load_without_retraining(pos_nlp, tmp_path):
     original.energy.eval()
     tagger.energy.eval()
     with torch.no_grad():
-        e_vit = original.decoder.decode(original.energy, batch).energy
-        e_greedy = tagger.decoder.decode(tagger.energy, batch).energy
+        e_vit = original.decoder.decode(original.torch_model, batch).energy
+        e_greedy = tagger.decoder.decode(tagger.torch_model, batch).energy
     assert torch.all(e_vit <= e_greedy + 1e-4)
 
 
@@ -366,3 +439,26 @@ def test_document_examples_join_the_sentences_of_each_document(conll_dir, tmp_pa
     assert [(e.start, e.end, e.label_) for e in saved[0].ents] == [
         (e.start, e.end, e.label_) for e in first.ents
     ]
+
+
+def test_loading_and_tagging_import_neither_datasets_nor_pyarrow(small_pos_pipeline):
+    """A trained pipeline loads and tags (with either decoder) without `datasets`/pyarrow,
+    which only training and the corpus readers need (checked in a fresh interpreter)."""
+    script = (
+        "import sys, spacy\n"
+        "for decoder in ('spacy_infnet.Viterbi.v1', 'spacy_infnet.InferenceNetwork.v1'):\n"
+        "    cfg = {'components': {'infnet_tagger': {'decoder': {'@decoders': decoder}}}}\n"
+        "    nlp = spacy.load(sys.argv[1], config=cfg)\n"
+        "    doc = nlp('ikr smh he asked fir yo last name so he can add u on fb lololol')\n"
+        "    assert len(doc) > 5 and all(t.tag_ for t in doc), [t.tag_ for t in doc]\n"
+        "print(sorted(m for m in ('datasets', 'pyarrow') if m in sys.modules))\n"
+    )
+    res = subprocess.run(
+        [sys.executable, "-c", script, str(small_pos_pipeline)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip().splitlines()[-1] == "[]"

@@ -1,10 +1,10 @@
-"""Tests for spacy_infnet.data.schemes (no data files needed)."""
+"""Tests for spacy_infnet.core.schemes (no data files needed)."""
 
 import itertools
 
 import pytest
 
-from spacy_infnet.data.schemes import (
+from spacy_infnet.core.schemes import (
     bioes_to_iob2,
     convert_scheme,
     entity_types,

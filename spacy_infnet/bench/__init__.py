@@ -4,8 +4,6 @@ Modules:
     harness: ``python -m spacy_infnet bench`` — speed, accuracy / F1, energy and search error of
         every decoder on a trained pipeline, with Markdown tables and PNG figures.
     metrics: the seqeval metric as a local ``evaluate`` module (works offline).
-    viterbi_peers: ``python -m spacy_infnet bench-viterbi`` — our Viterbi against pytorch-crf
-        and torch-struct.
     likelihood: search error against LSTM language-model perplexity (§6.2).
 
 This layer sits on top of ``core``, ``data`` and ``pipeline``; nothing below imports it.

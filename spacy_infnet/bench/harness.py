@@ -12,9 +12,13 @@ size).  For each decoder this harness measures, on one split of a dataset:
   ``evaluate`` module shipped in :mod:`spacy_infnet.bench.metrics`;
 * **average energy** — mean over sentences of E_Θ(x, ŷ) for the discrete output, computed here
   for every decoder from its tags, with the energy's hard tag-scheme constraints;
-* **search error** — per sentence E_Θ(x, ŷ) − E_Θ(x, ŷ_Viterbi) ≥ 0 (§6): its mean and the share
-  of sentences with none (|error| ≤ 1e-4·max(1, |E_Viterbi|)); sentences *below* Viterbi's
-  energy are counted too, and would be a bug.
+* **search error** — per sentence E_Θ(x, ŷ) − E_Θ(x, ŷ_Viterbi) ≥ 0 (§6), by
+  :func:`spacy_infnet.core.search_error.search_errors`: its mean and the share of sentences
+  with none; sentences *below* Viterbi's energy are counted too, and would be a bug.
+
+Each pipeline entry of the JSON records ``"weights_sha256"``, the SHA-256 of the pipeline's
+``infnet_tagger`` weights file (``<pipeline>/<component>/model.safetensors``), so that an export
+(:func:`spacy_infnet.hub.save_pretrained`) can refuse figures measured on another pipeline.
 
 Outputs: a JSON file with the raw figures (per-sentence search errors included) and the
 environment, a Markdown table (one per pipeline), ``<stem>_figure2.png`` (accuracy vs total
@@ -27,6 +31,7 @@ Spearman's ρ between perplexity and search error (:mod:`spacy_infnet.bench.like
 from __future__ import annotations
 
 import json
+import logging
 import os
 import platform
 import statistics
@@ -39,18 +44,16 @@ from typing import Any
 
 import torch
 
-from ..pipeline.registry import DECODER_NAMES
+from ..core.schemes import convert_scheme, detect_scheme
+from ..core.search_error import search_errors
+from ..pipeline.checksum import weights_sha256
+from ..pipeline.registry import DECODERS
 
-#: Short decoder names (CLI) → registered spaCy decoder functions.
-DECODERS = DECODER_NAMES
-#: Display names in tables and figures.
-METHOD_NAMES = {
-    "viterbi": "Viterbi",
-    "infnet": "inference network",
-    "gd": "gradient descent",
-    "tailored": "instance-tailored infnet",
-    "warm_gd": "warm-started GD",
-}
+logger = logging.getLogger("spacy.infnet")
+
+#: Decoders run when none are named: every method of :data:`DECODERS` with its registry
+#: defaults (the paper's five); variants such as "infnet_constrained" run on request.
+DEFAULT_DECODERS = tuple(name for name, entry in DECODERS.items() if not entry.settings)
 #: Decoders whose learning rate ``tune_learning_rates`` picks on the validation split.
 TUNABLE = ("gd", "tailored", "warm_gd")
 #: The unknown-supertag label, always wrong (CCG, §5).
@@ -64,8 +67,12 @@ class BenchSettings:
     Attributes:
         dataset: dataset name for :func:`spacy_infnet.data.load_dataset`.
         path: its data folder (None for the embedded Twitter POS data).
+        dataset_options: keyword arguments of the loader, e.g. the file names of the
+            ``conll`` loader (``{"train": "a.tsv", "validation": None, "test": "b.tsv"}``).
         split: the split decoded ("test", "validation" or "train").
-        decoders: short decoder names, keys of :data:`DECODERS`.
+        decoders: short decoder names, keys of
+            :data:`spacy_infnet.pipeline.registry.DECODERS` (default:
+            :data:`DEFAULT_DECODERS`).
         batch_size: sentences per ``predict`` call.
         device: "cpu" or "cuda".
         repeats: timed passes over the split (the median is reported).
@@ -84,8 +91,9 @@ class BenchSettings:
 
     dataset: str
     path: str | None = None
+    dataset_options: dict[str, Any] = field(default_factory=dict)
     split: str = "test"
-    decoders: list[str] = field(default_factory=lambda: list(DECODERS))
+    decoders: list[str] = field(default_factory=lambda: list(DEFAULT_DECODERS))
     batch_size: int = 10
     device: str = "cpu"
     repeats: int = 3
@@ -126,16 +134,24 @@ class BenchSettings:
 
 # -- data -------------------------------------------------------------------------------------
 def load_split(
-    name: str, path: str | None, split: str, limit: int = 0
+    name: str,
+    path: str | None,
+    split: str,
+    limit: int = 0,
+    options: dict[str, Any] | None = None,
 ) -> tuple[list[list[str]], list[list[str]]]:
-    """(words, gold label names) per non-empty sentence of ``load_dataset(name, path)[split]``.
+    """(words, gold label names) per non-empty sentence of
+    ``load_dataset(name, path, **options)[split]``.
 
     Raises:
-        ValueError: unknown dataset or split (the message lists the splits there are).
+        ValueError: unknown dataset or split (the message lists the splits there are), or
+            what the loader raises for its files.
+        FileNotFoundError: a data file the loader looks for does not exist.
+        TypeError: an option the loader does not take.
     """
     from ..data import load_dataset
 
-    data = load_dataset(name, path)
+    data = load_dataset(name, path, **(options or {}))
     if split not in data:
         raise ValueError(f"dataset {name!r} has no split {split!r}; it has {list(data)}")
     part = data[split]
@@ -151,15 +167,8 @@ def load_split(
     return words, gold
 
 
-def detect_scheme(labels: Sequence[str]) -> str:
-    """ "bioes" if any label carries an S- or E- prefix, else "iob2"."""
-    return "bioes" if any(lab[:2] in ("S-", "E-") for lab in labels) else "iob2"
-
-
 def to_pipeline_scheme(gold: list[list[str]], source: str | None, target: str) -> list[list[str]]:
-    """NER gold labels converted from the dataset's scheme to the pipeline's."""
-    from ..data import convert_scheme
-
+    """NER gold labels converted from the dataset's scheme (None: detected) to the pipeline's."""
     source = source or detect_scheme({lab for sent in gold for lab in sent})
     if source == target:
         return gold
@@ -183,19 +192,21 @@ def load_tagger(pipeline: str | Path, device: str = "cpu"):
     if not comps:
         raise ValueError(f"{pipeline}: no infnet_tagger component in {nlp.pipe_names}")
     comp = nlp.get_pipe(comps[0])
-    comp.energy.to(torch.device(device)).eval()
-    if comp.infnet is not None:
-        comp.infnet.to(torch.device(device)).eval()
+    comp.torch_model.to(torch.device(device)).eval()
     return nlp, comp
 
 
 # -- decoders ---------------------------------------------------------------------------------
 def decoder_settings(comp, name: str, steps: int | None, options: dict[str, Any]) -> dict:
-    """Settings of decoder ``name``: the pipeline's configured decoder's when it is the same
-    method, else the registry defaults; then ``options``, then ``steps``."""
+    """Settings of decoder ``name`` (a key of :data:`DECODERS`): the pipeline's configured
+    decoder's when it is the same registered method, else the registry defaults; then the
+    table's settings of ``name`` (e.g. ``rounding="constrained"``), then ``options``, then
+    ``steps``."""
     settings: dict[str, Any] = {}
-    if comp.decoder.name == name:
+    configured = DECODERS.get(comp.decoder.name)
+    if configured is not None and configured.registered == DECODERS[name].registered:
         settings = {k: v for k, v in comp.decoder.config().items() if k != "name"}
+    settings.update(DECODERS[name].settings)
     settings.update(options)
     if steps is not None:
         settings["steps"] = steps
@@ -203,18 +214,18 @@ def decoder_settings(comp, name: str, steps: int | None, options: dict[str, Any]
 
 
 def build_decoder(name: str, settings: dict[str, Any]):
-    """A decoder from its short name and settings, through spaCy's registry.
+    """A decoder from its short name (a key of :data:`DECODERS`) and its complete settings
+    (:func:`decoder_settings`), through spaCy's registry.
 
     Raises:
-        ValueError: unknown name or invalid settings (spaCy's config error, with the field).
+        ValueError: unknown name or invalid settings (``confection.ConfigValidationError``,
+            a ValueError naming the field).
     """
     from spacy.util import registry
 
     if name not in DECODERS:
         raise ValueError(f"unknown decoder {name!r}: choose from {', '.join(DECODERS)}")
-    import spacy_infnet.pipeline.registry  # noqa: F401  (registers the decoders)
-
-    resolved = registry.resolve({"d": {"@decoders": DECODERS[name], **settings}})
+    resolved = registry.resolve({"d": {"@decoders": DECODERS[name].registered, **settings}})
     return resolved["d"]
 
 
@@ -261,50 +272,9 @@ def time_predict(
     return first, seconds
 
 
-@torch.no_grad()
-def sentence_energies(comp, words: list[list[str]], tags: list[list[int]], batch_size=256):
-    """E_Θ(x, ŷ) per sentence [float], hard constraints included (the energy's own)."""
-    comp.energy.eval()
-    out: list[float] = []
-    for i in range(0, len(words), batch_size):
-        chunk, chunk_tags = words[i : i + batch_size], tags[i : i + batch_size]
-        batch = comp.encoder.encode(chunk, chars=True).to(comp.device)
-        padded = torch.zeros(batch.mask.shape, dtype=torch.long)
-        for row, t in enumerate(chunk_tags):
-            padded[row, : len(t)] = torch.as_tensor(t, dtype=torch.long)
-        out += comp.energy.potentials(batch).tag_energy(padded.to(comp.device)).tolist()
-    return out
-
-
-def search_errors(energies: Sequence[float], viterbi: Sequence[float]) -> dict[str, Any]:
-    """Per-sentence search error E(ŷ) − E(ŷ_Viterbi) and its summary.
-
-    Differences within float round-off, |d| ≤ 1e-4·max(1, |E_Viterbi|) (ties between different
-    optimal paths), count as exactly 0.
-
-    Returns {"mean", "zero_share" (fraction in [0, 1]), "below_viterbi" (count of sentences
-    more than the tolerance below Viterbi's energy: a bug if any), "per_sentence"}.
-    """
-    errors = []
-    below = 0
-    for e, v in zip(energies, viterbi):
-        d, tol = e - v, 1e-4 * max(1.0, abs(v))
-        below += d < -tol
-        errors.append(0.0 if abs(d) <= tol else d)
-    return {
-        "mean": statistics.fmean(errors) if errors else float("nan"),
-        "zero_share": sum(d == 0.0 for d in errors) / max(1, len(errors)),
-        "below_viterbi": below,
-        "per_sentence": errors,
-    }
-
-
 def encode_batches(comp, words: list[list[str]], size: int = 256) -> list:
-    """``comp.encoder`` batches (characters included) of ``size`` sentences, on its device."""
-    return [
-        comp.encoder.encode(words[i : i + size], chars=True).to(comp.device)
-        for i in range(0, len(words), size)
-    ]
+    """The model's batches (characters included) of ``size`` sentences, on its device."""
+    return [comp.torch_model.encode(words[i : i + size]) for i in range(0, len(words), size)]
 
 
 def tune_learning_rate(comp, decoder, batches, dev_gold, score) -> float:
@@ -324,10 +294,8 @@ def tune_learning_rate(comp, decoder, batches, dev_gold, score) -> float:
     )
 
     grid = TAILORED_LEARNING_RATES if decoder.name == "tailored" else PAPER_LEARNING_RATES
-    comp.energy.eval()
-    if comp.infnet is not None:
-        comp.infnet.eval()
-    results = sweep(decoder, comp.energy, batches, [decoder.steps], grid, comp.infnet)
+    model = comp.torch_model.eval()
+    results = sweep(decoder, model, batches, [decoder.steps], grid)
     labels = comp.labels
 
     def dev_score(tags: list[list[int]]) -> float:
@@ -370,7 +338,7 @@ def bench_pipeline(
     settings: BenchSettings,
     data: tuple[list[list[str]], list[list[str]]],
     dev: tuple[list[list[str]], list[list[str]]] | None = None,
-    log: Callable[[str], None] = lambda s: print(s, file=sys.stderr),
+    log: Callable[[str], None] = logger.info,
 ) -> dict[str, Any]:
     """Benchmark every decoder of ``settings`` on one trained pipeline.
 
@@ -379,10 +347,12 @@ def bench_pipeline(
         settings: see :class:`BenchSettings`.
         data: (words, gold label names) of the benchmarked split.
         dev: the same for the validation split (needed when tuning learning rates).
+        log: receives one line per decoder run (default: the "spacy.infnet" logger, INFO).
 
     Returns:
-        {"pipeline", "task", "labels", "infnet" (architecture and hidden size; None when the
-        pipeline has no trained inference network),
+        {"pipeline", "weights_sha256" (hex SHA-256 of the component's weights file, see
+        :func:`spacy_infnet.pipeline.checksum.weights_sha256`), "task", "labels", "infnet"
+        (architecture and hidden size; None when the pipeline has no trained inference network),
         "rows": [one dict per decoder run], "skipped": {decoder: reason}}.  Each row has
         "decoder", "method", "settings", "metric" (%), "scores" (the seqeval output without
         per-type entries), "examples_per_s", "tokens_per_s", "seconds" (median pass),
@@ -390,6 +360,7 @@ def bench_pipeline(
 
     Raises:
         ValueError: the pipeline has no ``infnet_tagger`` component.
+        FileNotFoundError: its component directory has no weights file to checksum.
     """
     from spacy.tokens import Doc
     from tqdm.auto import tqdm
@@ -397,6 +368,8 @@ def bench_pipeline(
     from .metrics import score_labels
 
     nlp, comp = load_tagger(pipeline, settings.device)
+    component = next(name for name, pipe in nlp.pipeline if pipe is comp)
+    digest = weights_sha256(pipeline, component)
     words, gold = data
     if comp.task == "ner":
         gold = to_pipeline_scheme(gold, settings.scheme, comp.scheme)
@@ -440,7 +413,7 @@ def bench_pipeline(
                 comp, decoder, dev_batches, dev_gold, score
             )
             decoder = build_decoder(name, config)
-        label = METHOD_NAMES[name] + (f" N={decoder.steps}" if name in TUNABLE else "")
+        label = DECODERS[name].method + (f" N={decoder.steps}" if name in TUNABLE else "")
         bar = tqdm(total=n_batches * settings.repeats, desc=label, leave=False, file=sys.stderr)
         try:
             tags, seconds = time_predict(
@@ -454,7 +427,7 @@ def bench_pipeline(
             )
         finally:
             bar.close()
-        energies = sentence_energies(comp, words, tags)
+        energies = comp.torch_model.energies(words, tags)
         if name == "viterbi" and viterbi_energy is None:
             viterbi_energy = energies
         scores = score([[labels[i] for i in t] for t in tags], gold)
@@ -482,6 +455,7 @@ def bench_pipeline(
     cfg = comp.infnet_config
     return {
         "pipeline": str(pipeline),
+        "weights_sha256": digest,
         "task": comp.task,
         "n_labels": len(labels),
         "sentences": len(docs),
@@ -503,10 +477,18 @@ def run_bench(pipelines: Sequence[str | Path], settings: BenchSettings) -> dict[
     settings.check()
     if settings.threads:
         torch.set_num_threads(settings.threads)
-    data = load_split(settings.dataset, settings.path, settings.split, settings.limit)
+    data = load_split(
+        settings.dataset, settings.path, settings.split, settings.limit, settings.dataset_options
+    )
     dev = None
     if settings.tune_learning_rates:
-        dev = load_split(settings.dataset, settings.path, "validation", settings.tune_limit)
+        dev = load_split(
+            settings.dataset,
+            settings.path,
+            "validation",
+            settings.tune_limit,
+            settings.dataset_options,
+        )
     results: dict[str, Any] = {
         "dataset": settings.dataset,
         "split": settings.split,
@@ -527,7 +509,9 @@ def likelihood_analysis(settings: BenchSettings, result: dict, data) -> dict[str
     inference-network and GD rows (LMs trained on the dataset's train split)."""
     from .likelihood import search_error_vs_likelihood
 
-    train_words, train_gold = load_split(settings.dataset, settings.path, "train")
+    train_words, train_gold = load_split(
+        settings.dataset, settings.path, "train", options=settings.dataset_options
+    )
     errors = {
         row["method"]: row["search_error"]["per_sentence"]
         for row in result["rows"]

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 
 import torch
 
@@ -87,31 +87,54 @@ class EncodedBatch:
         )
 
 
+@dataclass(frozen=True, kw_only=True)
+class VocabularySettings:
+    """How tokens become word and character indices; every energy architecture has these
+    settings (the energy's config dataclasses inherit them).
+
+    Attributes:
+        lowercase: lowercase words before the word lookup (characters keep their case).
+        normalize_digits: map every digit to ``0`` before the word lookup.
+        min_freq: training words seen fewer times are left out of the vocabulary (they read as
+            the unknown word).
+        max_word_length: characters kept per token for the character CNN (longer tokens are
+            cut).
+    """
+
+    lowercase: bool = True
+    normalize_digits: bool = True
+    min_freq: int = 1
+    max_word_length: int = 25
+
+    def __post_init__(self) -> None:
+        if self.max_word_length < 1:
+            raise ValueError(f"max_word_length must be ≥ 1, got {self.max_word_length}")
+
+    @classmethod
+    def of(cls, config: object) -> VocabularySettings:
+        """The vocabulary settings of a config that has them (e.g. an energy's)."""
+        return cls(**{f.name: getattr(config, f.name) for f in fields(cls)})
+
+
 class TokenEncoder:
     """Word and character vocabularies for the energy's input layer.
 
     Args:
         words: the word vocabulary (normalised forms), without the padding/unknown entries.
         chars: the character vocabulary, without the padding/unknown entries.
-        lowercase: lowercase words before the word lookup (characters keep their case).
-        normalize_digits: map every digit to ``0`` before the word lookup.
-        max_word_length: characters kept per token for the character CNN (longer tokens are cut).
+        settings: normalisation and character limits (:class:`VocabularySettings`).
     """
 
     def __init__(
         self,
         words: Sequence[str] = (),
         chars: Sequence[str] = (),
-        *,
-        lowercase: bool = True,
-        normalize_digits: bool = True,
-        max_word_length: int = 25,
+        settings: VocabularySettings = VocabularySettings(),
     ) -> None:
-        if max_word_length < 1:
-            raise ValueError(f"max_word_length must be ≥ 1, got {max_word_length}")
-        self.lowercase = lowercase
-        self.normalize_digits = normalize_digits
-        self.max_word_length = max_word_length
+        self.settings = settings
+        self.lowercase = settings.lowercase
+        self.normalize_digits = settings.normalize_digits
+        self.max_word_length = settings.max_word_length
         self.words: list[str] = ["<pad>", "<unk>"]
         self.chars: list[str] = ["<pad>", "<unk>"]
         self.word_index: dict[str, int] = {}
@@ -145,18 +168,18 @@ class TokenEncoder:
     def from_corpus(
         cls,
         sentences: Iterable[Sequence[str]],
+        settings: VocabularySettings = VocabularySettings(),
         *,
-        min_freq: int = 1,
         extra_words: Iterable[str] = (),
-        **options,
     ) -> TokenEncoder:
         """Build the vocabularies from training sentences.
 
-        Words occurring at least ``min_freq`` times (after normalisation) are kept, plus
-        ``extra_words`` (e.g. the vocabulary of pretrained vectors), normalised the same way.
-        Every character of the corpus is kept.
+        Words occurring at least ``settings.min_freq`` times (after normalisation) are kept,
+        plus ``extra_words`` (e.g. the vocabulary of pretrained vectors), normalised the same
+        way.  Every character of the corpus is kept.
         """
-        enc = cls(**options)
+        enc = cls(settings=settings)
+        min_freq = settings.min_freq
         word_counts: Counter[str] = Counter()
         char_counts: Counter[str] = Counter()
         for sent in sentences:
@@ -225,25 +248,19 @@ class TokenEncoder:
 
     # -- serialisation ----------------------------------------------------------------------
     def to_dict(self) -> dict:
-        """JSON-serialisable state."""
-        return {
-            "words": self.words[2:],
-            "chars": self.chars[2:],
-            "lowercase": self.lowercase,
-            "normalize_digits": self.normalize_digits,
-            "max_word_length": self.max_word_length,
-        }
+        """JSON-serialisable state: the vocabularies and the settings that shape them."""
+        return {"words": self.words[2:], "chars": self.chars[2:], **asdict(self.settings)}
 
     @classmethod
     def from_dict(cls, data: dict) -> TokenEncoder:
-        """Inverse of :meth:`to_dict`. Raises KeyError naming a missing field."""
+        """Inverse of :meth:`to_dict` (settings missing from older files take their defaults).
+
+        Raises:
+            KeyError: naming a missing field.
+        """
         for key in ("words", "chars"):
             if key not in data:
                 raise KeyError(f"token encoder state lacks the field {key!r}")
-        return cls(
-            data["words"],
-            data["chars"],
-            lowercase=data.get("lowercase", True),
-            normalize_digits=data.get("normalize_digits", True),
-            max_word_length=data.get("max_word_length", 25),
-        )
+        names = {f.name for f in fields(VocabularySettings)}
+        settings = VocabularySettings(**{k: v for k, v in data.items() if k in names})
+        return cls(data["words"], data["chars"], settings)

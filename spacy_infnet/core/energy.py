@@ -19,15 +19,16 @@ Stage 1 of training minimises the negative conditional log-likelihood
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 import torch
 from torch import nn
 
 from .constraints import constraint_penalties, transition_constraints
 from .crf import crf_energy, crf_nll, viterbi
-from .encoding import EncodedBatch
-from .features import BLSTMFeatures
+from .encoding import EncodedBatch, VocabularySettings
+from .features import BLSTMFeatures, CharSettings
+from .transformer import TransformerCRFConfig, TransformerFeatures
 
 
 @dataclass(frozen=True)
@@ -87,55 +88,80 @@ class Potentials:
 
 
 @dataclass(frozen=True)
-class BLSTMCRFConfig:
-    """Hyper-parameters of the BLSTM-CRF(+) energy; the JSON-serialisable architecture.
+class BLSTMCRFConfig(VocabularySettings, CharSettings):
+    """Hyper-parameters of the BLSTM-CRF(+) energy (``spacy_infnet.BLSTMCRF.v1``); the
+    JSON-serialisable architecture.
 
-    The defaults are BLSTM-CRF+ (§2.1): character CNN, fine-tuned embeddings, dropout 0.5.
-    Plain BLSTM-CRF: ``char_cnn=False, fine_tune_embeddings=False, dropout=0.0``.
+    The defaults are BLSTM-CRF+ (§2.1): character CNN (:class:`~.features.CharSettings`),
+    fine-tuned embeddings, dropout 0.5.  Plain BLSTM-CRF: ``char_cnn=False,
+    fine_tune_embeddings=False, dropout=0.0``.  The vocabulary settings are
+    :class:`~.encoding.VocabularySettings`.
     """
 
     word_dim: int = 100
     hidden_size: int = 100
     n_layers: int = 1
     char_cnn: bool = True
-    char_dim: int = 30
-    char_filters: int = 30
-    char_window: int = 3
     dropout: float = 0.5
     fine_tune_embeddings: bool = True
     word_dropout: float = 0.0
-    lowercase: bool = True
-    normalize_digits: bool = True
-    min_freq: int = 1
-    max_word_length: int = 25
-    #: A Hugging Face model (directory, installed model package or Hub id) whose pooled word
-    #: vectors replace the word embeddings (:mod:`.transformer`); None: BLSTM-CRF(+).  With a
-    #: transformer, ``hidden_size`` is an optional BLSTM on top (0: none) and ``word_dim`` is
-    #: unused.
-    transformer: str | None = None
-    pooling: str = "first"
-    fine_tune_transformer: bool = True
-    #: Adam learning rate of the transformer's own parameters (the rest use spaCy's optimizer).
-    transformer_learning_rate: float = 5e-5
-    #: "constant" after the warm-up, or "linear": falls to 0 at the end of stage 1
-    #: (:mod:`spacy_infnet.training.transformer_optimizer`).
-    transformer_schedule: str = "constant"
-    max_length: int | None = None
-    stride: int | None = None
-    case_dim: int = 0
 
-    def to_dict(self) -> dict:
-        return asdict(self)
+
+#: An energy's settings: word-level BLSTM features, or a transformer's.
+EnergyConfig = BLSTMCRFConfig | TransformerCRFConfig
+_ENERGY_CONFIGS = {"blstm_crf": BLSTMCRFConfig, "transformer_crf": TransformerCRFConfig}
+#: Names of the transformer settings in files written before the two configs were split.
+_LEGACY_TRANSFORMER_NAMES = {
+    "transformer": "model",
+    "fine_tune_transformer": "fine_tune",
+    "transformer_learning_rate": "learning_rate",
+    "transformer_schedule": "learning_rate_schedule",
+}
+
+
+def energy_config_to_dict(config: EnergyConfig) -> dict:
+    """JSON form of an energy's settings: ``{"architecture": "blstm_crf" | "transformer_crf",
+    ...fields}``."""
+    kind = next(k for k, cls in _ENERGY_CONFIGS.items() if isinstance(config, cls))
+    return {"architecture": kind, **asdict(config)}
+
+
+def energy_config_from_dict(data: dict) -> EnergyConfig:
+    """Inverse of :func:`energy_config_to_dict`; also reads the single-config layout of
+    earlier versions (a ``transformer`` field, None for BLSTM-CRF).
+
+    Raises:
+        ValueError: an unknown architecture or setting (the message names it).
+    """
+    data = dict(data)
+    kind = data.pop("architecture", None)
+    legacy = kind is None
+    if legacy:  # one dataclass held the settings of both energies
+        kind = "transformer_crf" if data.get("transformer") else "blstm_crf"
+        data = {_LEGACY_TRANSFORMER_NAMES.get(k, k): v for k, v in data.items()}
+    if kind not in _ENERGY_CONFIGS:
+        raise ValueError(
+            f"unknown energy architecture {kind!r}; expected one of {sorted(_ENERGY_CONFIGS)}"
+        )
+    cls = _ENERGY_CONFIGS[kind]
+    names = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown and not legacy:
+        raise ValueError(f"unknown {kind} energy settings {unknown}")
+    return cls(**{k: v for k, v in data.items() if k in names})
 
 
 class BLSTMCRFEnergy(nn.Module):
-    """BLSTM-CRF(+) energy network Θ.
+    """BLSTM-CRF(+) energy network Θ, or a CRF over transformer features.
 
     Args:
-        config: architecture hyper-parameters.
+        config: architecture hyper-parameters: :class:`BLSTMCRFConfig` (§2) or
+            :class:`~.transformer.TransformerCRFConfig`.
         labels: the label names, index order = tensor order (L labels).
         n_words, n_chars: vocabulary sizes of the :class:`~.encoding.TokenEncoder`.
         scheme: tag scheme whose transitions are constrained ("bioes", "iob2") or "none".
+        pretrained: load a transformer's pretrained weights (False: its architecture only, for
+            weights restored from a saved pipeline).
 
     Raises:
         ValueError: if a label does not fit ``scheme``.
@@ -143,7 +169,7 @@ class BLSTMCRFEnergy(nn.Module):
 
     def __init__(
         self,
-        config: BLSTMCRFConfig,
+        config: EnergyConfig,
         labels: Sequence[str],
         n_words: int,
         n_chars: int,
@@ -155,39 +181,10 @@ class BLSTMCRFEnergy(nn.Module):
         self.labels = list(labels)
         self.scheme = scheme
         L = len(self.labels)
-        if config.transformer:
-            from .transformer import TransformerFeatures
-
-            self.features = TransformerFeatures(
-                config.transformer,
-                pretrained=pretrained,
-                pooling=config.pooling,
-                fine_tune=config.fine_tune_transformer,
-                max_length=config.max_length,
-                stride=config.stride,
-                n_chars=n_chars if config.char_cnn else 0,
-                char_dim=config.char_dim,
-                char_filters=config.char_filters,
-                char_window=config.char_window,
-                case_dim=config.case_dim,
-                hidden_size=config.hidden_size,
-                n_layers=config.n_layers,
-                dropout=config.dropout,
-            )
+        if isinstance(config, TransformerCRFConfig):
+            self.features = TransformerFeatures(config, n_chars, pretrained=pretrained)
         else:
-            self.features = BLSTMFeatures(
-                n_words,
-                word_dim=config.word_dim,
-                hidden_size=config.hidden_size,
-                n_layers=config.n_layers,
-                n_chars=n_chars if config.char_cnn else 0,
-                char_dim=config.char_dim,
-                char_filters=config.char_filters,
-                char_window=config.char_window,
-                dropout=config.dropout,
-                fine_tune_embeddings=config.fine_tune_embeddings,
-                word_dropout=config.word_dropout,
-            )
+            self.features = BLSTMFeatures(config, n_words, n_chars)
         self.emission = nn.Linear(self.features.output_size, L)
         self.transitions = nn.Parameter(torch.zeros(L, L))
         self.start_transitions = nn.Parameter(torch.zeros(L))

@@ -13,12 +13,29 @@ representation before the BLSTM, and the BLSTM output before the emission layer.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from .encoding import UNK, EncodedBatch
+
+if TYPE_CHECKING:
+    from .energy import BLSTMCRFConfig
+
+
+@dataclass(frozen=True, kw_only=True)
+class CharSettings:
+    """Sizes of a character CNN (§2.1, after Ma & Hovy 2016): ``char_dim``-d character
+    embeddings, ``char_filters`` filters of width ``char_window``, max pooling over the word.
+    Every architecture that can read characters (energies and inference networks) has these
+    settings; whether it does is its own ``char_cnn``."""
+
+    char_dim: int = 30
+    char_filters: int = 30
+    char_window: int = 3
 
 
 def drop_words(word_ids: torch.Tensor, mask: torch.Tensor, p: float) -> torch.Tensor:
@@ -36,7 +53,7 @@ class CharCNN(nn.Module):
 
     Args:
         n_chars: size of the character vocabulary (index 0 = padding).
-        char_dim: character embedding size (paper: 30).
+        char_dim: character embedding size (paper: 30; :class:`CharSettings`).
         n_filters: number of convolution filters = output size.
         window: convolution width in characters (paper: 3).
         dropout: dropout on character embeddings before the convolution.
@@ -45,12 +62,7 @@ class CharCNN(nn.Module):
     """
 
     def __init__(
-        self,
-        n_chars: int,
-        char_dim: int = 30,
-        n_filters: int = 30,
-        window: int = 3,
-        dropout: float = 0.5,
+        self, n_chars: int, char_dim: int, n_filters: int, window: int, dropout: float
     ) -> None:
         super().__init__()
         self.embed = nn.Embedding(n_chars, char_dim, padding_idx=0)
@@ -160,52 +172,45 @@ class BLSTMFeatures(nn.Module):
     """Word (+ character) representations read by a BLSTM: the energy's f(x, t).
 
     Args:
+        config: the energy's settings (:class:`~spacy_infnet.core.energy.BLSTMCRFConfig`):
+            ``word_dim``; ``hidden_size`` per direction and ``n_layers`` of the BLSTM; the
+            character CNN (``char_cnn`` and :class:`CharSettings`); ``dropout`` (the three
+            §2.1 dropouts, 0 for plain BLSTM-CRF); ``fine_tune_embeddings``; ``word_dropout``
+            (probability, in training only, of replacing a word index by the unknown index;
+            Lample et al. 2016).
         n_words: word vocabulary size (index 0 = padding, 1 = unknown).
-        word_dim: word embedding size.
-        hidden_size: LSTM hidden size per direction; the output size is ``2 * hidden_size``.
-        n_layers: number of stacked BLSTM layers.
-        n_chars: character vocabulary size; ``0`` disables the character CNN.
-        char_dim, char_filters, char_window: character CNN sizes (§2.1: 30, 30, 3).
-        dropout: the three §2.1 dropouts (0 for plain BLSTM-CRF).
-        fine_tune_embeddings: whether the word embeddings receive gradients.
-        word_dropout: probability, in training only, of replacing a word index by the unknown
-            index (lets the unknown embedding learn; Lample et al. 2016).
+        n_chars: character vocabulary size; ``0`` (or ``config.char_cnn`` false) disables the
+            character CNN.
 
     Shapes: ``forward(batch) -> [B, T, 2 * hidden_size]``.
     """
 
-    def __init__(
-        self,
-        n_words: int,
-        word_dim: int = 100,
-        hidden_size: int = 100,
-        n_layers: int = 1,
-        n_chars: int = 0,
-        char_dim: int = 30,
-        char_filters: int = 30,
-        char_window: int = 3,
-        dropout: float = 0.5,
-        fine_tune_embeddings: bool = True,
-        word_dropout: float = 0.0,
-    ) -> None:
+    def __init__(self, config: BLSTMCRFConfig, n_words: int, n_chars: int = 0) -> None:
         super().__init__()
+        word_dim, dropout = config.word_dim, config.dropout
         self.embed = nn.Embedding(n_words, word_dim, padding_idx=0)
         bound = math.sqrt(3.0 / word_dim)
         nn.init.uniform_(self.embed.weight, -bound, bound)
         with torch.no_grad():
             self.embed.weight[0].zero_()
-        self.embed.weight.requires_grad_(fine_tune_embeddings)
+        self.embed.weight.requires_grad_(config.fine_tune_embeddings)
         self.char_cnn = (
-            CharCNN(n_chars, char_dim, char_filters, char_window, dropout) if n_chars > 0 else None
+            CharCNN(n_chars, config.char_dim, config.char_filters, config.char_window, dropout)
+            if config.char_cnn and n_chars > 0
+            else None
         )
-        in_dim = word_dim + (char_filters if self.char_cnn is not None else 0)
+        in_dim = word_dim + (config.char_filters if self.char_cnn is not None else 0)
         self.input_dropout = nn.Dropout(dropout)
         self.lstm = nn.LSTM(
-            in_dim, hidden_size, num_layers=n_layers, bidirectional=True, batch_first=True
+            in_dim,
+            config.hidden_size,
+            num_layers=config.n_layers,
+            bidirectional=True,
+            batch_first=True,
         )
         self.output_dropout = nn.Dropout(dropout)
-        self.word_dropout = word_dropout
-        self.output_size = 2 * hidden_size
+        self.word_dropout = config.word_dropout
+        self.output_size = 2 * config.hidden_size
 
     @property
     def word_dim(self) -> int:

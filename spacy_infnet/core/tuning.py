@@ -16,8 +16,13 @@ by :func:`sweep` with each decoder's ``decode_steps`` (one run of max N steps pe
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING
 
 import torch
+
+if TYPE_CHECKING:
+    from .decoders import IterativeDecoder
+    from .model import InfnetModel
 
 #: The paper's grids (§6): steps N and learning rates η.
 PAPER_STEPS = (5, 10, 20, 30, 40, 50, 100, 500, 1000)
@@ -32,21 +37,19 @@ Sweep = dict[Setting, list[tuple[list[int], float]]]
 
 
 def sweep(
-    decoder,
-    energy,
+    decoder: IterativeDecoder,
+    model: InfnetModel,
     batches: Iterable,
     steps: Sequence[int],
     learning_rates: Sequence[float],
-    infnet=None,
 ) -> Sweep:
     """Decode every batch once per η, keeping the output after each N.
 
     Args:
-        decoder: a decoder with ``decode_steps`` (GD, warm-started GD, instance-tailored).
-        energy: the trained energy.
+        decoder: GD, warm-started GD or instance tailoring (``decode_steps``).
+        model: the trained energy (and inference network, for decoders that need one).
         batches: :class:`~spacy_infnet.core.encoding.EncodedBatch` objects (re-iterated per η).
         steps, learning_rates: the grids.
-        infnet: the trained inference network, for decoders that need one.
 
     Returns:
         {(N, η): [(tags, energy) per sentence, in batch order]}; tags are lists of label
@@ -56,7 +59,7 @@ def sweep(
     out: Sweep = {(n, lr): [] for lr in learning_rates for n in steps}
     for lr in learning_rates:
         for batch in batches:
-            runs = decoder.decode_steps(energy, batch, infnet, steps=steps, learning_rate=lr)
+            runs = decoder.decode_steps(model, batch, steps=steps, learning_rate=lr)
             lengths = batch.mask.sum(dim=1).tolist()
             for n, decoded in runs.items():
                 tags = decoded.tags.tolist()

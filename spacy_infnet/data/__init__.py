@@ -1,4 +1,4 @@
-"""Datasets, tagging schemes and word vectors for spacy_infnet.
+"""Datasets and word vectors for spacy_infnet (tag schemes: :mod:`spacy_infnet.core.schemes`).
 
 ``load_dataset(name, path=None, **options)`` returns a
 ``datasets.DatasetDict`` with splits ``train``, ``validation`` and ``test``,
@@ -16,33 +16,13 @@ import datasets
 from .ccgbank import load_ccgbank
 from .conll import load_conll
 from .conll2003 import load_conll2003
-from .schemes import (
-    SCHEMES,
-    bioes_to_iob2,
-    convert_scheme,
-    entity_types,
-    iob1_to_iob2,
-    iob2_to_bioes,
-    labels_for_scheme,
-    normalize_scheme,
-    spans_to_tags,
-    split_tag,
-    tags_to_spans,
-)
 from .twitter_pos import load_twitter_pos
 from .ud_ewt import load_ud_ewt
 from .vectors import WordVectors, load_word_vectors
 
 __all__ = [
     "DATASETS",
-    "SCHEMES",
     "WordVectors",
-    "bioes_to_iob2",
-    "convert_scheme",
-    "entity_types",
-    "iob1_to_iob2",
-    "iob2_to_bioes",
-    "labels_for_scheme",
     "load_ccgbank",
     "load_conll",
     "load_conll2003",
@@ -50,10 +30,6 @@ __all__ = [
     "load_twitter_pos",
     "load_ud_ewt",
     "load_word_vectors",
-    "normalize_scheme",
-    "spans_to_tags",
-    "split_tag",
-    "tags_to_spans",
 ]
 
 #: Dataset name -> loader ``loader(path=None, **options)``.

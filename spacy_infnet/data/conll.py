@@ -13,7 +13,7 @@ from pathlib import Path
 
 import datasets
 
-from .schemes import convert_scheme, normalize_scheme
+from ..core.schemes import convert_scheme, normalize_scheme
 
 __all__ = ["SPLITS", "load_conll"]
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import datasets
 
+from ..core.schemes import convert_scheme, labels_for_scheme
 from .conll import build_split, encode, read_document_blocks
-from .schemes import convert_scheme, labels_for_scheme
 
 __all__ = [
     "CONLL2003_BIOES_NAMES",

@@ -34,18 +34,32 @@ CITATION = """@inproceedings{tu-gimpel-2019-benchmarking,
 }"""
 
 
-def load_bench(bench: str | Path | dict | None, pipeline: str | Path | None) -> dict | None:
+def load_bench(
+    bench: str | Path | dict | None,
+    pipeline: str | Path | None,
+    *,
+    weights_sha256: str | None = None,
+) -> dict | None:
     """The benchmark entry (one pipeline's rows, with the dataset and environment) of ``bench``,
     a results dict or the JSON file written by ``python -m spacy_infnet bench``.
+
+    Each pipeline entry of the results records ``"weights_sha256"``, the SHA-256 of the
+    ``infnet_tagger`` weights file it measured (:func:`spacy_infnet.bench.harness.bench_pipeline`).
+    With ``weights_sha256`` given, only an entry with that checksum is taken: results of another
+    pipeline would put its figures into this pipeline's card.
 
     Args:
         bench: results (dict), a path to the JSON, or None.
         pipeline: the pipeline directory that was exported, to pick its entry when the results
-            hold several pipelines.
+            hold several pipelines with the same weights.
+        weights_sha256: hex SHA-256 of the exported pipeline's weights file
+            (:func:`spacy_infnet.pipeline.checksum.weights_sha256`); None skips the check.
 
     Raises:
         FileNotFoundError: the JSON file does not exist.
-        ValueError: not benchmark results, or several pipelines and none matches ``pipeline``.
+        ValueError: not benchmark results; results without a weights checksum (written before
+            checksums were recorded) or of another pipeline (checksums differ) when
+            ``weights_sha256`` is given; several pipelines and none matches ``pipeline``.
     """
     if bench is None:
         return None
@@ -65,10 +79,14 @@ def load_bench(bench: str | Path | dict | None, pipeline: str | Path | None) -> 
             f"{where} hold no pipeline results (expected the JSON written by "
             "`python -m spacy_infnet bench`)"
         )
+    if weights_sha256 is not None:
+        entries = _entries_of_weights(entries, weights_sha256, where)
     entry = entries[0]
     if len(entries) > 1:
         wanted = Path(pipeline).resolve() if pipeline is not None else None
         matches = [e for e in entries if wanted and Path(e["pipeline"]).resolve() == wanted]
+        if weights_sha256 is not None:  # the same weights benchmarked twice: either will do
+            matches = matches or entries[:1]
         if len(matches) != 1:
             raise ValueError(
                 f"{where} hold {len(entries)} pipelines "
@@ -82,6 +100,31 @@ def load_bench(bench: str | Path | dict | None, pipeline: str | Path | None) -> 
         "environment": bench.get("environment", {}),
         **entry,
     }
+
+
+def _entries_of_weights(entries: list[dict], digest: str, where: str) -> list[dict]:
+    """The entries of ``entries`` whose ``"weights_sha256"`` is ``digest``.
+
+    Raises:
+        ValueError: no entry records a checksum, or none records ``digest`` (one sentence
+            naming the first 12 hex digits of both checksums and ``where``).
+    """
+    recorded = [e.get("weights_sha256") for e in entries]
+    if not any(recorded):
+        raise ValueError(
+            f"{where} record no weights checksum (they were written before `bench` recorded "
+            "one), so nothing shows they measured the exported pipeline: rerun "
+            "`python -m spacy_infnet bench` on this pipeline and export with those results"
+        )
+    matches = [e for e in entries if e.get("weights_sha256") == digest]
+    if not matches:
+        theirs = ", ".join(f"{d[:12]}…" if d else "none" for d in recorded)
+        raise ValueError(
+            f"{where} measured another pipeline: its infnet_tagger weights have SHA-256 "
+            f"{theirs}, the exported pipeline's have {digest[:12]}…; rerun "
+            "`python -m spacy_infnet bench` on this pipeline and export with those results"
+        )
+    return matches
 
 
 def _training_dataset(nlp) -> str | None:
@@ -132,7 +175,7 @@ def _eval_results(config: dict, bench: dict | None, nlp, dataset: str | None) ->
 def _architecture(config: dict) -> list[str]:
     e = config["energy"]
     plus = e.get("char_cnn")
-    if e.get("transformer"):
+    if e.get("architecture") == "transformer_crf":
         extras = [
             f"character CNN ({e.get('char_filters')} filters of width {e.get('char_window')})"
             if plus
@@ -142,9 +185,9 @@ def _architecture(config: dict) -> list[str]:
         ]
         extras = ", ".join(x for x in extras if x)
         lines = [
-            f"- **Energy**: transformer features from `{e['transformer']}` "
+            f"- **Energy**: transformer features from `{e['model']}` "
             f"({e.get('pooling')}-piece pooling per word, "
-            f"{'fine-tuned' if e.get('fine_tune_transformer') else 'frozen'})"
+            f"{'fine-tuned' if e.get('fine_tune') else 'frozen'})"
             + (f" with {extras}" if extras else "")
             + ", and a linear-chain CRF (the energy of Tu & Gimpel 2019, §2). The transformer "
             "is needed to load this pipeline; inference-network decoding does not run it.",

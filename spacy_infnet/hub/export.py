@@ -9,6 +9,7 @@ directory and uploads it with ``huggingface_hub`` (``create_repo`` + ``upload_fo
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import subprocess
 import sys
@@ -16,8 +17,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from ..pipeline.checksum import weights_sha256
 from .card import build_card, load_bench
 from .manifest import CARD_FILE, CONFIG_FILE, FORMAT, build_config
+
+logger = logging.getLogger("spacy.infnet")
 
 
 def _as_language(nlp_or_path):
@@ -87,7 +91,9 @@ def save_pretrained(
         nlp: a ``spacy.Language`` with one ``infnet_tagger``, or the path of a trained pipeline.
         out_dir: new or empty directory (or an earlier export, which is replaced).
         bench: benchmark results for the card's ``model-index`` (the JSON of
-            ``python -m spacy_infnet bench`` or its dict); None uses meta.json's dev scores.
+            ``python -m spacy_infnet bench`` or its dict) of this pipeline: their recorded
+            weights checksum must be that of the exported ``infnet_tagger`` weights file
+            (:func:`.card.load_bench`); None uses meta.json's dev scores.
         model_name, repo_id, license: for the model card (:func:`.card.build_card`).
 
     Returns:
@@ -96,13 +102,21 @@ def save_pretrained(
     Raises:
         FileNotFoundError: ``nlp`` is a path that does not exist, or ``bench`` is missing.
         FileExistsError: ``out_dir`` is a non-empty directory that is not an earlier export.
-        ValueError: no (or several) infnet_tagger components; unusable benchmark results.
+        ValueError: no (or several) infnet_tagger components; unusable benchmark results,
+            results of another pipeline (weights checksums differ) or results without a
+            weights checksum (nothing is written then).
     """
     nlp, source = _as_language(nlp)
     component = _tagger_name(nlp)
-    entry = load_bench(bench, source)
+    entry = None
+    if bench is not None:
+        # The source's weights file (``nlp.to_disk`` below re-writes it byte for byte), or for
+        # an in-memory pipeline the file its to_disk writes.
+        digest = weights_sha256(source if source is not None else nlp, component)
+        entry = load_bench(bench, source, weights_sha256=digest)
     out = Path(out_dir)
     _prepare_dir(out)
+    logger.info("exporting %s to %s", source or "the pipeline", out)
     nlp.to_disk(out)
     config = build_config(nlp, component, out)
     (out / CONFIG_FILE).write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n")
@@ -136,8 +150,9 @@ def push_to_hub(
         the ``CommitInfo`` of the upload (its ``commit_url``).
 
     Raises:
-        huggingface_hub errors (authentication, network) as they are, plus those of
-        :func:`save_pretrained`.
+        OSError: huggingface_hub's errors as they are (authentication, no such repository,
+            no network, ``HF_HUB_OFFLINE=1``: all OSError subclasses).
+        plus those of :func:`save_pretrained` and, with ``wheel=True``, :func:`build_wheel`.
     """
     from huggingface_hub import HfApi
 
@@ -148,7 +163,9 @@ def push_to_hub(
         )
         if wheel:
             build_wheel(folder, folder, name=repo_id.split("/")[-1])
+        logger.info("creating (or reusing) the Hub repository %s", repo_id)
         api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
+        logger.info("uploading %s to %s", folder, repo_id)
         return api.upload_folder(
             repo_id=repo_id,
             folder_path=folder,
@@ -195,6 +212,7 @@ def build_wheel(
             "wheel",
             "--force",
         ]
+        logger.info("building the `spacy package` wheel of %s", pipeline)
         proc = subprocess.run(cmd, check=False, capture_output=True, text=True)
         wheels = sorted(Path(tmp).glob("*/dist/*.whl"))
         if proc.returncode != 0 or not wheels:

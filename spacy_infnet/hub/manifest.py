@@ -16,13 +16,13 @@ Only JSON and safetensors are read back; nothing is unpickled.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import platform
 from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from ..pipeline.checksum import sha256  # also the benchmark's weights checksum
 
 CONFIG_FILE = "config.json"
 CARD_FILE = "README.md"
@@ -36,15 +36,6 @@ UNLISTED = (CONFIG_FILE, CARD_FILE, ".gitattributes")
 
 class ExportError(ValueError):
     """An exported pipeline is incomplete, modified, or does not fit this installation."""
-
-
-def sha256(path: Path, chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def file_manifest(root: Path) -> dict[str, dict[str, Any]]:
@@ -71,7 +62,7 @@ def build_config(nlp, component: str, root: Path) -> dict[str, Any]:
     import torch
 
     comp = nlp.get_pipe(component)
-    state = comp._state()
+    state = comp.state()  # what cfg.json holds
     decoder = dict(nlp.config["components"][component]["decoder"])
     return {
         "format": FORMAT,

@@ -1,6 +1,8 @@
-"""spaCy adapter: the ``infnet_tagger`` component, registry functions, readers and scorers."""
+"""spaCy adapter: the ``infnet_tagger`` component (:mod:`.component`), everything registered
+with spaCy (:mod:`.registry`), corpus readers (:mod:`.readers`, which need ``datasets``: they
+are imported only when a config names them) and scorers."""
 
-from .component import InfnetTagger, make_infnet_tagger
-from .readers import create_dataset_corpus, dataset_examples
+from .component import InfnetTagger
+from .registry import DECODERS, decoder_block, make_infnet_tagger
 
-__all__ = ["InfnetTagger", "create_dataset_corpus", "dataset_examples", "make_infnet_tagger"]
+__all__ = ["DECODERS", "InfnetTagger", "decoder_block", "make_infnet_tagger"]

@@ -13,18 +13,21 @@ Config::
 from __future__ import annotations
 
 import itertools
+import os
 import random
 from collections.abc import Callable, Iterator
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
+from confection import ConfigValidationError
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 from spacy.training import Example
 from spacy.util import registry
 
+from ..core.schemes import tags_to_spans
 from ..data import load_dataset
-from ..data.schemes import tags_to_spans
 
 
 @lru_cache(maxsize=8)
@@ -124,6 +127,40 @@ def dataset_examples(
         yield Example(Doc(nlp.vocab, words=list(tokens), sent_starts=starts), ref)
 
 
+#: What the data folder of each dataset holds, for the error of a missing ``path``.
+_FOLDER_CONTENTS = {
+    "conll2003": "eng.train, eng.testa, eng.testb",
+    "ud_ewt": "en_ewt-ud-{train,dev,test}.conllu",
+    "ccgbank": "data/AUTO/SS/wsj_SSDD.auto",
+}
+
+
+def check_data_path(name: str, split: str, path: str) -> None:
+    """Raise a :class:`confection.ConfigValidationError` when the data ``path`` does not exist.
+
+    ``spacy train`` / ``spacy debug`` print this error as one block, without a traceback.  The
+    message suggests ``--paths.<name>``: the shipped configs name their data path variable after
+    the dataset (``paths.conll2003``, ``paths.ud_ewt``, ``paths.ccgbank``).
+    """
+    if Path(path).exists():
+        return
+    cwd = Path.cwd()
+    resolved = Path(os.path.normpath(cwd / path))
+    holds = _FOLDER_CONTENTS.get(name)
+    what = f"the folder holding {holds}" if holds else "the data folder"
+    raise ConfigValidationError(
+        title=f"Data folder of dataset {name!r} not found",
+        desc=(
+            f"The {split} corpus has path = {path!r}; resolved against the current directory "
+            f"({cwd}) that is {resolved}, which does not exist.\n"
+            f"Pass {what} with --paths.{name} DIR, for example\n"
+            f"    python -m spacy train CONFIG --paths.{name} /path/to/{name}\n"
+            "(or, in a config without that variable, set `path` of its [corpora] readers)."
+        ),
+        show_config=False,
+    )
+
+
 @registry.readers("spacy_infnet.DatasetCorpus.v1")
 def create_dataset_corpus(
     name: str,
@@ -149,8 +186,14 @@ def create_dataset_corpus(
         shuffle: shuffle the examples every time the corpus is read.
         documents: one example per document (sentences joined, sentence starts kept) instead
             of one per sentence; needs a ``document`` column (CoNLL-2003 from local files).
+
+    Raises:
+        confection.ConfigValidationError: ``path`` is given but does not exist (checked when the
+            config is resolved, before any data is read; the message names ``--paths.<name>``).
     """
     path = path or None
+    if path is not None:
+        check_data_path(name, split, path)
 
     def read(nlp: Language) -> Iterator[Example]:
         yield from dataset_examples(

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 
+from ..core.model import INFNET_INITS, STAGES
+
 OBJECTIVES = ("energy", "local")
-STAGES = ("energy", "infnet")
-INFNET_INITS = ("embeddings", "energy")
 
 
 @dataclass(frozen=True)
@@ -74,9 +74,6 @@ class TwoStageSettings:
             )
         if self.objective == "local" and self.token_weight == 0:
             raise ValueError("the local objective needs token_weight > 0")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 class StageTracker:

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
-SCHEDULES = ("constant", "linear")
+from ..core.transformer import SCHEDULES
 
 
 class TransformerOptimizer:

@@ -1,7 +1,7 @@
 """Decoders: one interface (:class:`Decoder`) for every inference method."""
 
-from .base import Decoded, Decoder
-from .gradient import GradientDescentDecoder, WarmStartGDDecoder
+from .base import Decoded, Decoder, require_infnet
+from .gradient import GradientDescentDecoder, IterativeDecoder, WarmStartGDDecoder
 from .infnet import InferenceNetworkDecoder
 from .tailored import InstanceTailoredDecoder
 from .viterbi import ViterbiDecoder
@@ -12,6 +12,8 @@ __all__ = [
     "GradientDescentDecoder",
     "InferenceNetworkDecoder",
     "InstanceTailoredDecoder",
+    "IterativeDecoder",
     "ViterbiDecoder",
     "WarmStartGDDecoder",
+    "require_infnet",
 ]

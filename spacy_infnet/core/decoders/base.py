@@ -1,23 +1,28 @@
 """The one decoder interface shared by every inference method of Tu & Gimpel (2019).
 
-A decoder maps a trained energy E_Θ and a batch x to a label sequence per sentence,
-ŷ ≈ argmin_y E_Θ(x, y) (§1): exactly (Viterbi, §2), by gradient descent on the relaxed output
-(§3), with an inference network (§4), an instance-tailored inference network (§4.2.1), or
-gradient descent warm-started from an inference network (§4.2.2).  Every decoder reports the
-energy of its discrete output, so methods are compared on accuracy, speed and search error
-E(ŷ_method) − E(ŷ_viterbi).
+A decoder maps a trained model (the energy E_Θ and, where the method needs one, the inference
+network A_Ψ: :class:`~spacy_infnet.core.model.InfnetModel`) and a batch x to a label sequence
+per sentence, ŷ ≈ argmin_y E_Θ(x, y) (§1): exactly (Viterbi, §2), by gradient descent on the
+relaxed output (§3), with an inference network (§4), an instance-tailored inference network
+(§4.2.1), or gradient descent warm-started from an inference network (§4.2.2).  Every decoder
+can report the energy of its discrete output, so methods are compared on accuracy, speed and
+search error E(ŷ_method) − E(ŷ_viterbi) (:mod:`spacy_infnet.core.search_error`).
 """
 
 from __future__ import annotations
 
+import inspect
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 
 from ..encoding import EncodedBatch
-from ..energy import BLSTMCRFEnergy
 from ..infnets import InferenceNetwork
+
+if TYPE_CHECKING:
+    from ..model import InfnetModel
 
 
 @dataclass
@@ -26,8 +31,8 @@ class Decoded:
 
     Attributes:
         tags: [B, T] long, predicted label indices (0 on padding).
-        energy: [B] float, E_Θ(x, ŷ) of the discrete output, or None when the decoder was
-            asked not to run the energy (an inference network at prediction time).
+        energy: [B] float, E_Θ(x, ŷ) of the discrete output (nats), or None when the decoder
+            was asked not to run the energy (an inference network at prediction time).
         extra: method-specific tensors (e.g. "relaxed_energy" [B], the energy of A_Ψ(x)).
     """
 
@@ -37,9 +42,10 @@ class Decoded:
 
 
 class Decoder(ABC):
-    """Base class: ``decode(energy, batch, infnet=None) -> Decoded``.
+    """Base class: ``decode(model, batch) -> Decoded``.
 
-    Decoders never modify the parameters of the energy or of the inference network.
+    Decoders read ``model.energy`` (and ``model.infnet``) and never modify their parameters.
+    The settings of a decoder are its constructor's arguments; :meth:`config` lists them.
     """
 
     #: short name used by the CLI and benchmarks ("viterbi", "gd", "infnet", ...).
@@ -51,18 +57,26 @@ class Decoder(ABC):
     uses_energy: bool = True
 
     @abstractmethod
-    def decode(
-        self,
-        energy: BLSTMCRFEnergy,
-        batch: EncodedBatch,
-        infnet: InferenceNetwork | None = None,
-    ) -> Decoded:
-        """Decode ``batch`` under ``energy``; returns :class:`Decoded`.
+    def decode(self, model: InfnetModel, batch: EncodedBatch) -> Decoded:
+        """Decode ``batch`` under ``model.energy``; returns :class:`Decoded`.
 
         Raises:
-            ValueError: the decoder needs an inference network and ``infnet`` is None.
+            ValueError: the decoder needs an inference network and ``model`` has none.
         """
 
     def config(self) -> dict:
-        """JSON-serialisable settings (for model cards and benchmark output)."""
-        return {"name": self.name}
+        """JSON-serialisable settings: ``{"name": ..., <constructor argument>: value, ...}``
+        (for model cards and benchmark output)."""
+        settings = inspect.signature(type(self)).parameters.values()
+        names = [p.name for p in settings if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+        return {"name": self.name, **{name: getattr(self, name) for name in names}}
+
+
+def require_infnet(decoder: Decoder, model: InfnetModel) -> InferenceNetwork:
+    """``model.infnet``; raise ValueError naming ``decoder`` when there is none."""
+    if model.infnet is None:
+        raise ValueError(
+            f"decoder {decoder.name!r} needs a trained inference network, and this pipeline has "
+            "none: add an [components.<name>.infnet] block to the config and train it (stage 2)"
+        )
+    return model.infnet

@@ -24,16 +24,20 @@ Details that keep the paper's learning-rate grid (η up to 1e4) finite:
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Sequence
 from dataclasses import fields
+from typing import TYPE_CHECKING
 
 import torch
 
 from ..encoding import EncodedBatch
 from ..energy import BLSTMCRFEnergy, Potentials
 from ..infnets import InferenceNetwork
-from .base import Decoded, Decoder
-from .infnet import require_infnet
+from .base import Decoded, Decoder, require_infnet
+
+if TYPE_CHECKING:
+    from ..model import InfnetModel
 
 #: Floor of the re-centred logits (see the module docstring).
 LOGIT_FLOOR = -1e4
@@ -126,7 +130,76 @@ def decoded_from_logits(batch: EncodedBatch, reported: Potentials, logits: torch
     )
 
 
-class GradientDescentDecoder(Decoder):
+class IterativeDecoder(Decoder):
+    """What gradient descent, warm-started GD and instance tailoring share: N steps of
+    momentum SGD at learning rate η on an energy objective, decoded after each N of a grid in
+    one run.
+
+    Args:
+        steps: N, the number of gradient steps.
+        learning_rate: η.
+        momentum: μ.
+        constraint_penalty: cost of a forbidden tag bigram in the objective (None: the
+            energy's own −1e4 constraints).  Reported energies always use the energy's own.
+
+    ``decode`` returns ``energy`` [B] = E_Θ(x, ŷ) and ``extra["relaxed_energy"]`` [B], the
+    energy of the relaxed output after N steps.
+
+    Raises:
+        ValueError: invalid settings (negative steps, η ≤ 0 or infinite, μ ∉ [0, 1)).
+    """
+
+    def __init__(
+        self, steps: int, learning_rate: float, momentum: float, constraint_penalty: float | None
+    ) -> None:
+        _check_settings(steps, learning_rate, momentum)
+        self.steps = int(steps)
+        self.learning_rate = float(learning_rate)
+        self.momentum = float(momentum)
+        self.constraint_penalty = constraint_penalty
+
+    @torch.no_grad()
+    def decode_steps(
+        self,
+        model: InfnetModel,
+        batch: EncodedBatch,
+        steps: Sequence[int] | None = None,
+        learning_rate: float | None = None,
+    ) -> dict[int, Decoded]:
+        """Decode after each N in ``steps`` (default: this decoder's N) in one run.
+
+        ``learning_rate`` overrides η for this call (tuning grids).  Returns {N: Decoded}.
+
+        Raises:
+            ValueError: a negative N or invalid η; no inference network where one is needed.
+        """
+        if self.needs_infnet:
+            require_infnet(self, model)
+        lr = self.learning_rate if learning_rate is None else float(learning_rate)
+        wanted = sorted({self.steps} if steps is None else {int(n) for n in steps})
+        for n in wanted:
+            _check_settings(n, lr, self.momentum)
+        reported, objective = reported_and_objective(model.energy, batch, self.constraint_penalty)
+        logits = self.minimise(model, batch, objective, wanted, lr)
+        return {n: decoded_from_logits(batch, reported, z) for n, z in logits.items()}
+
+    @abstractmethod
+    def minimise(
+        self,
+        model: InfnetModel,
+        batch: EncodedBatch,
+        objective: Potentials,
+        steps: list[int],
+        learning_rate: float,
+    ) -> dict[int, torch.Tensor]:
+        """The method itself: {N: logits [B, T, L] after N steps} for the sorted ``steps``,
+        minimising the detached ``objective`` potentials."""
+
+    def decode(self, model: InfnetModel, batch: EncodedBatch) -> Decoded:
+        return self.decode_steps(model, batch)[self.steps]
+
+
+class GradientDescentDecoder(IterativeDecoder):
     """GD on the relaxed output from a seeded random start (§3).
 
     Args:
@@ -157,67 +230,27 @@ class GradientDescentDecoder(Decoder):
         init_scale: float = 0.01,
         constraint_penalty: float | None = 10.0,
     ) -> None:
-        _check_settings(steps, learning_rate, momentum)
+        super().__init__(steps, learning_rate, momentum, constraint_penalty)
         if init_scale < 0:
             raise ValueError(f"init_scale must be ≥ 0, got {init_scale!r}")
-        self.steps = int(steps)
-        self.learning_rate = float(learning_rate)
-        self.momentum = float(momentum)
         self.seed = int(seed)
         self.init_scale = float(init_scale)
-        self.constraint_penalty = constraint_penalty
 
-    def start(
-        self, energy: BLSTMCRFEnergy, batch: EncodedBatch, infnet: InferenceNetwork | None
-    ) -> torch.Tensor:
+    def start(self, model: InfnetModel, batch: EncodedBatch) -> torch.Tensor:
         """Starting logits z_0 [B, T, L]."""
         B, T = batch.mask.shape
         gen = torch.Generator(device="cpu").manual_seed(self.seed)
-        z = torch.randn(B, T, energy.n_labels, generator=gen) * self.init_scale
+        z = torch.randn(B, T, model.energy.n_labels, generator=gen) * self.init_scale
         return z.to(device=batch.mask.device)
 
-    @torch.no_grad()
-    def decode_steps(
-        self,
-        energy: BLSTMCRFEnergy,
-        batch: EncodedBatch,
-        infnet: InferenceNetwork | None = None,
-        steps: Sequence[int] | None = None,
-        learning_rate: float | None = None,
-    ) -> dict[int, Decoded]:
-        """Decode after each N in ``steps`` (default: this decoder's N) in one run.
-
-        ``learning_rate`` overrides η for this call (tuning grids).  Returns {N: Decoded}.
-        """
-        reported, objective = reported_and_objective(energy, batch, self.constraint_penalty)
-        z0 = self.start(energy, batch, infnet)
-        lr = self.learning_rate if learning_rate is None else float(learning_rate)
-        logits = descend(objective, z0, [self.steps] if steps is None else steps, lr, self.momentum)
-        return {n: decoded_from_logits(batch, reported, z) for n, z in logits.items()}
-
-    def decode(
-        self,
-        energy: BLSTMCRFEnergy,
-        batch: EncodedBatch,
-        infnet: InferenceNetwork | None = None,
-    ) -> Decoded:
-        return self.decode_steps(energy, batch, infnet)[self.steps]
-
-    def config(self) -> dict:
-        return {
-            "name": self.name,
-            "steps": self.steps,
-            "learning_rate": self.learning_rate,
-            "momentum": self.momentum,
-            "seed": self.seed,
-            "init_scale": self.init_scale,
-            "constraint_penalty": self.constraint_penalty,
-        }
+    def minimise(self, model, batch, objective, steps, learning_rate):
+        z0 = self.start(model, batch)
+        return descend(objective, z0, steps, learning_rate, self.momentum)
 
 
 class WarmStartGDDecoder(GradientDescentDecoder):
     """GD started from the inference network's logits (§4.2.2); same settings as GD except
-    that there is no random start (``seed`` and ``init_scale`` are unused).
+    that there is no random start.
 
     Raises:
         ValueError: (at decode) the pipeline has no trained inference network.
@@ -233,18 +266,7 @@ class WarmStartGDDecoder(GradientDescentDecoder):
         momentum: float = 0.9,
         constraint_penalty: float | None = 10.0,
     ) -> None:
-        super().__init__(steps, learning_rate, momentum, 0, 0.0, constraint_penalty)
+        IterativeDecoder.__init__(self, steps, learning_rate, momentum, constraint_penalty)
 
-    def start(
-        self, energy: BLSTMCRFEnergy, batch: EncodedBatch, infnet: InferenceNetwork | None
-    ) -> torch.Tensor:
-        return require_infnet(self, infnet)(batch).detach()
-
-    def config(self) -> dict:
-        return {
-            "name": self.name,
-            "steps": self.steps,
-            "learning_rate": self.learning_rate,
-            "momentum": self.momentum,
-            "constraint_penalty": self.constraint_penalty,
-        }
+    def start(self, model: InfnetModel, batch: EncodedBatch) -> torch.Tensor:
+        return require_infnet(self, model)(batch).detach()

@@ -17,23 +17,17 @@ E_Θ(x, A_Ψ(x)), the energy of the relaxed output that Ψ was trained to minimi
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
 from ..crf import sequence_score, viterbi
 from ..encoding import EncodedBatch
 from ..energy import BLSTMCRFEnergy
-from ..infnets import InferenceNetwork
-from .base import Decoded, Decoder
+from .base import Decoded, Decoder, require_infnet
 
-
-def require_infnet(decoder: Decoder, infnet: InferenceNetwork | None) -> InferenceNetwork:
-    """Return ``infnet``; raise ValueError naming ``decoder`` when it is None."""
-    if infnet is None:
-        raise ValueError(
-            f"decoder {decoder.name!r} needs a trained inference network, and this pipeline has "
-            "none: add an [components.<name>.infnet] block to the config and train it (stage 2)"
-        )
-    return infnet
+if TYPE_CHECKING:
+    from ..model import InfnetModel
 
 
 ROUNDINGS = ("argmax", "constrained")
@@ -86,25 +80,17 @@ class InferenceNetworkDecoder(Decoder):
         self.rounding = rounding
 
     @torch.no_grad()
-    def decode(
-        self,
-        energy: BLSTMCRFEnergy,
-        batch: EncodedBatch,
-        infnet: InferenceNetwork | None = None,
-    ) -> Decoded:
-        net = require_infnet(self, infnet)
+    def decode(self, model: InfnetModel, batch: EncodedBatch) -> Decoded:
+        net = require_infnet(self, model)
         logits = net(batch)
         if self.rounding == "constrained":
-            tags = constrained_rounding(energy, logits, batch.mask)
+            tags = constrained_rounding(model.energy, logits, batch.mask)
         else:
             tags = net.discretize(logits, batch.mask)
         if not self.report_energy:
             return Decoded(tags=tags, energy=None)
-        potentials = energy.potentials(batch)
+        potentials = model.energy.potentials(batch)
         relaxed = potentials.energy(net.relaxed(logits, batch.mask))
         return Decoded(
             tags=tags, energy=potentials.tag_energy(tags), extra={"relaxed_energy": relaxed}
         )
-
-    def config(self) -> dict:
-        return {"name": self.name, "report_energy": self.report_energy, "rounding": self.rounding}

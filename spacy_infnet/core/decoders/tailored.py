@@ -25,18 +25,13 @@ energies are those of the energy itself.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
 
 import torch
 from torch.func import functional_call, grad, vmap
 
 from ..crf import crf_energy
 from ..encoding import EncodedBatch
-from ..energy import BLSTMCRFEnergy
-from ..infnets import InferenceNetwork
-from .base import Decoded, Decoder
-from .gradient import _check_settings, decoded_from_logits, reported_and_objective
-from .infnet import require_infnet
+from .gradient import IterativeDecoder
 
 _EMBED = "inputs.embed.weight"
 _PIECES = "inputs.piece_embed.weight"
@@ -48,12 +43,13 @@ def _local_vocabulary(word_ids: torch.Tensor) -> torch.Tensor:
     return same.to(torch.uint8).argmax(dim=2) + 1
 
 
-class InstanceTailoredDecoder(Decoder):
+class InstanceTailoredDecoder(IterativeDecoder):
     """Per-sentence fine-tuning of the inference network on the energy (§4.2.1).
 
     Args:
         steps: N, gradient steps per sentence.
-        learning_rate: η.
+        learning_rate: η (tuned over
+            :data:`~spacy_infnet.core.tuning.TAILORED_LEARNING_RATES`).
         momentum: μ.
         constraint_penalty: cost of a forbidden tag bigram in the objective (None: the
             energy's own −1e4 constraints); reported energies always use the energy's own.
@@ -73,41 +69,20 @@ class InstanceTailoredDecoder(Decoder):
     def __init__(
         self,
         steps: int = 5,
-        learning_rate: float = 0.01,
+        learning_rate: float = 0.001,
         momentum: float = 0.9,
         constraint_penalty: float | None = 10.0,
         group_size: int = 64,
     ) -> None:
-        _check_settings(steps, learning_rate, momentum)
+        super().__init__(steps, learning_rate, momentum, constraint_penalty)
         if group_size < 1:
             raise ValueError(f"group_size must be ≥ 1, got {group_size!r}")
-        self.steps = int(steps)
-        self.learning_rate = float(learning_rate)
-        self.momentum = float(momentum)
-        self.constraint_penalty = constraint_penalty
         self.group_size = int(group_size)
 
-    @torch.no_grad()
-    def decode_steps(
-        self,
-        energy: BLSTMCRFEnergy,
-        batch: EncodedBatch,
-        infnet: InferenceNetwork | None = None,
-        steps: Sequence[int] | None = None,
-        learning_rate: float | None = None,
-    ) -> dict[int, Decoded]:
-        """Decode after each N in ``steps`` (default: this decoder's N) in one run.
-
-        ``learning_rate`` overrides η for this call (tuning grids).  Returns {N: Decoded}.
-        """
-        net = require_infnet(self, infnet)
-        lr = self.learning_rate if learning_rate is None else float(learning_rate)
-        wanted = sorted({self.steps} if steps is None else {int(n) for n in steps})
-        for n in wanted:
-            _check_settings(n, lr, self.momentum)
-        reported, objective = reported_and_objective(energy, batch, self.constraint_penalty)
+    def minimise(self, model, batch, objective, steps, learning_rate):
+        net = model.infnet
         B, T = batch.mask.shape
-        logits = {n: reported.emissions.new_zeros(B, T, energy.n_labels) for n in wanted}
+        logits = {n: objective.emissions.new_zeros(B, T, model.energy.n_labels) for n in steps}
         lengths = batch.mask.sum(dim=1)
         was_training = net.training
         net.eval()
@@ -119,12 +94,14 @@ class InstanceTailoredDecoder(Decoder):
                 rows = torch.nonzero(lengths == n).flatten()
                 for chunk in rows.split(self.group_size):
                     group = None if vectors is None else vectors[chunk, :n]
-                    tailored = self._tailor(net, objective, batch, chunk, n, wanted, lr, group)
+                    tailored = self._tailor(
+                        net, objective, batch, chunk, n, steps, learning_rate, group
+                    )
                     for k, z in tailored.items():
                         logits[k][chunk, :n] = z
         finally:
             net.train(was_training)
-        return {k: decoded_from_logits(batch, reported, z) for k, z in logits.items()}
+        return logits
 
     def _tailor(
         self, net, objective, batch, rows, n, wanted, lr, vectors=None
@@ -196,21 +173,3 @@ class InstanceTailoredDecoder(Decoder):
                     velocity[k] = self.momentum * velocity[k] + g
                     params[k] = params[k] - lr * velocity[k]
         return out
-
-    def decode(
-        self,
-        energy: BLSTMCRFEnergy,
-        batch: EncodedBatch,
-        infnet: InferenceNetwork | None = None,
-    ) -> Decoded:
-        return self.decode_steps(energy, batch, infnet)[self.steps]
-
-    def config(self) -> dict:
-        return {
-            "name": self.name,
-            "steps": self.steps,
-            "learning_rate": self.learning_rate,
-            "momentum": self.momentum,
-            "constraint_penalty": self.constraint_penalty,
-            "group_size": self.group_size,
-        }

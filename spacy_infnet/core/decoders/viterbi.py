@@ -7,12 +7,15 @@ for search error: no other decoder can reach a lower energy.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
 from ..encoding import EncodedBatch
-from ..energy import BLSTMCRFEnergy
-from ..infnets import InferenceNetwork
 from .base import Decoded, Decoder
+
+if TYPE_CHECKING:
+    from ..model import InfnetModel
 
 
 class ViterbiDecoder(Decoder):
@@ -21,11 +24,6 @@ class ViterbiDecoder(Decoder):
     name = "viterbi"
 
     @torch.no_grad()
-    def decode(
-        self,
-        energy: BLSTMCRFEnergy,
-        batch: EncodedBatch,
-        infnet: InferenceNetwork | None = None,
-    ) -> Decoded:
-        best_score, tags = energy.potentials(batch).viterbi()
+    def decode(self, model: InfnetModel, batch: EncodedBatch) -> Decoded:
+        best_score, tags = model.energy.potentials(batch).viterbi()
         return Decoded(tags=tags, energy=-best_score)

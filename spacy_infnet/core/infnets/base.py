@@ -28,14 +28,16 @@ import torch
 from torch import nn
 
 from ..encoding import N_CASE_CLASSES, EncodedBatch
-from ..features import CharCNN, drop_words
+from ..features import CharCNN, CharSettings, drop_words
 
 ARCHITECTURES = ("cnn", "blstm", "seq2seq")
 
 
 @dataclass(frozen=True)
-class InfnetConfig:
-    """Settings of an inference network (§4.1, §2.1).
+class InfnetConfig(CharSettings):
+    """Settings of an inference network (§4.1, §2.1); the registered architectures
+    (``spacy_infnet.CNNInferenceNetwork.v1`` …) take these fields, less ``architecture``,
+    ``word_dim`` and ``n_pieces``, which the component sets.
 
     Attributes:
         architecture: "cnn", "blstm" or "seq2seq".
@@ -45,7 +47,8 @@ class InfnetConfig:
         n_layers: stacked BLSTM layers (BLSTM tagger, seq2seq encoder).
         label_dim: size of the label embedding fed to the seq2seq decoder.
         word_dim: word embedding size (must match the energy's to copy its embeddings).
-        char_cnn, char_dim, char_filters, char_window: character CNN ("+", §2.1).
+        char_cnn: a character CNN ("+", §2.1; its sizes are
+            :class:`~spacy_infnet.core.features.CharSettings`).
         case_dim: size of a case-class embedding (lowercase / Titlecase / UPPERCASE / ...)
             concatenated to the word embedding; 0 disables it.  A cheap stand-in for the
             character CNN's capitalisation signal when speed matters.
@@ -68,9 +71,6 @@ class InfnetConfig:
     label_dim: int = 50
     word_dim: int = 100
     char_cnn: bool = False
-    char_dim: int = 30
-    char_filters: int = 30
-    char_window: int = 3
     case_dim: int = 0
     dropout: float = 0.0
     fine_tune_embeddings: bool = True

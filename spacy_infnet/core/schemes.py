@@ -1,6 +1,11 @@
-"""Conversion between span-tagging schemes (IOB1, IOB2/BIO, BIOES/IOBES).
+"""Span-tagging schemes (IOB1, IOB2/BIO, BIOES/IOBES): conversion, and the structure a scheme
+allows.  The one place that knows what a tag prefix means; pure Python (no torch, no datasets).
 
-All functions work on plain Python lists of string tags such as
+Tu & Gimpel (2019, §5) tag CoNLL-2003 in BIOES (17 labels); the energy's hard constraints
+(:mod:`spacy_infnet.core.constraints`) are built from :func:`allowed_structure`, and spaCy's own
+BILUO labels are read with :func:`biluo_to_bioes`.
+
+All conversion functions work on plain Python lists of string tags such as
 ``["B-PER", "E-PER", "O", "S-LOC"]``.  A tag is either ``"O"`` or
 ``PREFIX-TYPE`` where ``PREFIX`` is one of ``B``, ``I``, ``E``, ``S`` and
 ``TYPE`` is the entity type (it may itself contain hyphens; only the first
@@ -18,8 +23,11 @@ from collections.abc import Iterable, Sequence
 
 __all__ = [
     "SCHEMES",
+    "allowed_structure",
+    "biluo_to_bioes",
     "bioes_to_iob2",
     "convert_scheme",
+    "detect_scheme",
     "entity_types",
     "iob1_to_iob2",
     "iob2_to_bioes",
@@ -235,3 +243,120 @@ def labels_for_scheme(types: Iterable[str], scheme: str) -> list[str]:
     for typ in sorted(unique):
         labels.extend(f"{p}-{typ}" for p in prefixes)
     return labels
+
+
+def detect_scheme(labels: Iterable[str]) -> str:
+    """ "bioes" if any label carries an ``S-`` or ``E-`` prefix, else "iob2"."""
+    return "bioes" if any(str(lab)[:2] in ("S-", "E-") for lab in labels) else "iob2"
+
+
+def biluo_to_bioes(tags: Iterable[str]) -> list[str]:
+    """spaCy's BILUO tags (``U-`` for a one-token entity, ``L-`` for the last token) as BIOES.
+
+    Raises:
+        ValueError: a tag that is not "O" or B-/I-/L-/U-<TYPE> (e.g. spaCy's "-" for a
+            misaligned token: leave such sentences out first).
+    """
+    rename = {"U": "S", "L": "E", "B": "B", "I": "I"}
+    out = []
+    for tag in tags:
+        if tag == "O":
+            out.append(tag)
+            continue
+        prefix, sep, typ = str(tag).partition("-")
+        if not sep or not typ or prefix not in rename:
+            raise ValueError(f"tag {tag!r} is not a BILUO tag (O, B-X, I-X, L-X or U-X)")
+        out.append(f"{rename[prefix]}-{typ}")
+    return out
+
+
+# -- the structure a scheme allows (the energy's hard constraints) -----------------------------
+#: Schemes that :func:`allowed_structure` knows ("none": every sequence is allowed).
+CONSTRAINT_SCHEMES = {
+    "bioes": "bioes",
+    "iobes": "bioes",
+    "iob2": "iob2",
+    "bio": "iob2",
+    "none": "none",
+}
+
+
+def _parse(label: str, scheme: str) -> tuple[str, str | None]:
+    """``(prefix, type)`` of a strict ``scheme`` label; prefix ``"O"`` has type ``None``."""
+    if not isinstance(label, str):
+        raise ValueError(f"label {label!r} is not a string")  # noqa: TRY004
+    if label == "O":
+        return "O", None
+    prefix, sep, typ = label.partition("-")
+    allowed = {"B", "I"} if scheme == "iob2" else {"B", "I", "E", "S"}
+    if not sep or not typ or prefix not in allowed:
+        raise ValueError(
+            f"label {label!r} is not a valid {scheme.upper()} label "
+            f"(expected 'O' or one of {sorted(allowed)} followed by '-<TYPE>')"
+        )
+    return prefix, typ
+
+
+def _follows_bioes(prev: tuple[str, str | None], nxt: tuple[str, str | None]) -> bool:
+    p_pre, p_typ = prev
+    n_pre, n_typ = nxt
+    if p_pre in ("O", "E", "S"):
+        return n_pre in ("O", "B", "S")
+    # inside an entity (B-X or I-X): must continue with I-X or close with E-X
+    return n_pre in ("I", "E") and n_typ == p_typ
+
+
+def _follows_iob2(prev: tuple[str, str | None], nxt: tuple[str, str | None]) -> bool:
+    p_pre, p_typ = prev
+    n_pre, n_typ = nxt
+    if n_pre == "I":
+        return p_pre in ("B", "I") and p_typ == n_typ
+    return True
+
+
+def allowed_structure(
+    labels: Sequence[str], scheme: str = "bioes"
+) -> tuple[list[list[bool]], list[bool], list[bool]]:
+    """Which label bigrams, first labels and last labels a tagging scheme allows.
+
+    Schemes (case-insensitive):
+
+    * ``"bioes"`` (alias ``"iobes"``): a sequence may start with ``O``, ``B-*``, ``S-*`` and end
+      with ``O``, ``E-*``, ``S-*``; after ``O``, ``E-X`` or ``S-X`` come ``O``, ``B-*`` or
+      ``S-*``; after ``B-X`` or ``I-X`` only ``I-X`` or ``E-X`` (same type).
+    * ``"iob2"`` (alias ``"bio"``): ``I-X`` may only follow ``B-X`` or ``I-X`` and may not start
+      a sequence; everything else is allowed.
+    * ``"none"``: everything allowed (labels are not parsed).
+
+    Args:
+        labels: label strings in label-index order (L labels).
+        scheme: one of the names above.
+
+    Returns:
+        ``(transitions, start, end)``: ``transitions[i][j]`` is True when label i may be
+        followed by label j ([L][L]); ``start[i]`` / ``end[i]`` when a sequence may begin / end
+        with label i ([L] each).
+
+    Raises:
+        ValueError: unknown scheme, or a label that does not fit the scheme (the message
+            names the label).
+    """
+    key = CONSTRAINT_SCHEMES.get(str(scheme).lower())
+    if key is None:
+        raise ValueError(
+            f"unknown tagging scheme {scheme!r}; expected one of {sorted(CONSTRAINT_SCHEMES)}"
+        )
+    labels = list(labels)
+    n = len(labels)
+    if key == "none":
+        return [[True] * n for _ in range(n)], [True] * n, [True] * n
+    parsed = [_parse(lab, key) for lab in labels]
+    if key == "bioes":
+        follows = _follows_bioes
+        start = [p in ("O", "B", "S") for p, _ in parsed]
+        end = [p in ("O", "E", "S") for p, _ in parsed]
+    else:
+        follows = _follows_iob2
+        start = [p != "I" for p, _ in parsed]
+        end = [True] * n
+    return [[follows(a, b) for b in parsed] for a in parsed], start, end
