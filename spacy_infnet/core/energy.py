@@ -26,8 +26,8 @@ from torch import nn
 
 from .constraints import constraint_penalties, transition_constraints
 from .crf import crf_energy, crf_nll, viterbi
-from .encoding import EncodedBatch, VocabularySettings
-from .features import BLSTMFeatures, CharSettings
+from .encoding import EncodedBatch
+from .features import BLSTMCRFConfig, BLSTMFeatures
 from .transformer import TransformerCRFConfig, TransformerFeatures
 
 
@@ -85,26 +85,6 @@ class Potentials:
             self.start_transitions,
             self.end_transitions,
         )
-
-
-@dataclass(frozen=True)
-class BLSTMCRFConfig(VocabularySettings, CharSettings):
-    """Hyper-parameters of the BLSTM-CRF(+) energy (``spacy_infnet.BLSTMCRF.v1``); the
-    JSON-serialisable architecture.
-
-    The defaults are BLSTM-CRF+ (§2.1): character CNN (:class:`~.features.CharSettings`),
-    fine-tuned embeddings, dropout 0.5.  Plain BLSTM-CRF: ``char_cnn=False,
-    fine_tune_embeddings=False, dropout=0.0``.  The vocabulary settings are
-    :class:`~.encoding.VocabularySettings`.
-    """
-
-    word_dim: int = 100
-    hidden_size: int = 100
-    n_layers: int = 1
-    char_cnn: bool = True
-    dropout: float = 0.5
-    fine_tune_embeddings: bool = True
-    word_dropout: float = 0.0
 
 
 #: An energy's settings: word-level BLSTM features, or a transformer's.

@@ -14,16 +14,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from .encoding import UNK, EncodedBatch
-
-if TYPE_CHECKING:
-    from .energy import BLSTMCRFConfig
+from .encoding import UNK, EncodedBatch, VocabularySettings
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -168,11 +164,32 @@ def run_blstm(
     return h
 
 
+@dataclass(frozen=True)
+class BLSTMCRFConfig(VocabularySettings, CharSettings):
+    """Hyper-parameters of the BLSTM-CRF(+) energy (``spacy_infnet.BLSTMCRF.v1``); the
+    JSON-serialisable architecture.
+
+    The defaults are BLSTM-CRF+ (§2.1): character CNN (:class:`~.features.CharSettings`),
+    fine-tuned embeddings, dropout 0.5.  Plain BLSTM-CRF: ``char_cnn=False,
+    fine_tune_embeddings=False, dropout=0.0``.  The vocabulary settings are
+    :class:`~.encoding.VocabularySettings`.  The CRF on top has no settings of its own
+    (:mod:`.energy`).
+    """
+
+    word_dim: int = 100
+    hidden_size: int = 100
+    n_layers: int = 1
+    char_cnn: bool = True
+    dropout: float = 0.5
+    fine_tune_embeddings: bool = True
+    word_dropout: float = 0.0
+
+
 class BLSTMFeatures(nn.Module):
     """Word (+ character) representations read by a BLSTM: the energy's f(x, t).
 
     Args:
-        config: the energy's settings (:class:`~spacy_infnet.core.energy.BLSTMCRFConfig`):
+        config: the energy's settings (:class:`BLSTMCRFConfig`):
             ``word_dim``; ``hidden_size`` per direction and ``n_layers`` of the BLSTM; the
             character CNN (``char_cnn`` and :class:`CharSettings`); ``dropout`` (the three
             §2.1 dropouts, 0 for plain BLSTM-CRF); ``fine_tune_embeddings``; ``word_dropout``

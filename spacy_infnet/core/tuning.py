@@ -21,8 +21,7 @@ from typing import TYPE_CHECKING
 import torch
 
 if TYPE_CHECKING:
-    from .decoders import IterativeDecoder
-    from .model import InfnetModel
+    from .decoders import DecodingModel, IterativeDecoder
 
 #: The paper's grids (§6): steps N and learning rates η.
 PAPER_STEPS = (5, 10, 20, 30, 40, 50, 100, 500, 1000)
@@ -38,7 +37,7 @@ Sweep = dict[Setting, list[tuple[list[int], float]]]
 
 def sweep(
     decoder: IterativeDecoder,
-    model: InfnetModel,
+    model: DecodingModel,
     batches: Iterable,
     steps: Sequence[int],
     learning_rates: Sequence[float],

@@ -1,6 +1,6 @@
 """Decoders: one interface (:class:`Decoder`) for every inference method."""
 
-from .base import Decoded, Decoder, require_infnet
+from .base import Decoded, Decoder, DecodingModel, require_infnet
 from .gradient import GradientDescentDecoder, IterativeDecoder, WarmStartGDDecoder
 from .infnet import InferenceNetworkDecoder
 from .tailored import InstanceTailoredDecoder
@@ -9,6 +9,7 @@ from .viterbi import ViterbiDecoder
 __all__ = [
     "Decoded",
     "Decoder",
+    "DecodingModel",
     "GradientDescentDecoder",
     "InferenceNetworkDecoder",
     "InstanceTailoredDecoder",

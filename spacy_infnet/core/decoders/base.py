@@ -14,15 +14,21 @@ from __future__ import annotations
 import inspect
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import torch
 
 from ..encoding import EncodedBatch
+from ..energy import BLSTMCRFEnergy
 from ..infnets import InferenceNetwork
 
-if TYPE_CHECKING:
-    from ..model import InfnetModel
+
+class DecodingModel(Protocol):
+    """What a decoder reads: the trained energy and, for the methods that need one, the
+    inference network.  :class:`~spacy_infnet.core.model.InfnetModel` is one."""
+
+    energy: BLSTMCRFEnergy
+    infnet: InferenceNetwork | None
 
 
 @dataclass
@@ -57,7 +63,7 @@ class Decoder(ABC):
     uses_energy: bool = True
 
     @abstractmethod
-    def decode(self, model: InfnetModel, batch: EncodedBatch) -> Decoded:
+    def decode(self, model: DecodingModel, batch: EncodedBatch) -> Decoded:
         """Decode ``batch`` under ``model.energy``; returns :class:`Decoded`.
 
         Raises:
@@ -72,7 +78,7 @@ class Decoder(ABC):
         return {"name": self.name, **{name: getattr(self, name) for name in names}}
 
 
-def require_infnet(decoder: Decoder, model: InfnetModel) -> InferenceNetwork:
+def require_infnet(decoder: Decoder, model: DecodingModel) -> InferenceNetwork:
     """``model.infnet``; raise ValueError naming ``decoder`` when there is none."""
     if model.infnet is None:
         raise ValueError(

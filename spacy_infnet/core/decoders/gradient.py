@@ -27,17 +27,13 @@ from __future__ import annotations
 from abc import abstractmethod
 from collections.abc import Sequence
 from dataclasses import fields
-from typing import TYPE_CHECKING
 
 import torch
 
 from ..encoding import EncodedBatch
 from ..energy import BLSTMCRFEnergy, Potentials
 from ..infnets import InferenceNetwork
-from .base import Decoded, Decoder, require_infnet
-
-if TYPE_CHECKING:
-    from ..model import InfnetModel
+from .base import Decoded, Decoder, DecodingModel, require_infnet
 
 #: Floor of the re-centred logits (see the module docstring).
 LOGIT_FLOOR = -1e4
@@ -161,7 +157,7 @@ class IterativeDecoder(Decoder):
     @torch.no_grad()
     def decode_steps(
         self,
-        model: InfnetModel,
+        model: DecodingModel,
         batch: EncodedBatch,
         steps: Sequence[int] | None = None,
         learning_rate: float | None = None,
@@ -186,7 +182,7 @@ class IterativeDecoder(Decoder):
     @abstractmethod
     def minimise(
         self,
-        model: InfnetModel,
+        model: DecodingModel,
         batch: EncodedBatch,
         objective: Potentials,
         steps: list[int],
@@ -195,7 +191,7 @@ class IterativeDecoder(Decoder):
         """The method itself: {N: logits [B, T, L] after N steps} for the sorted ``steps``,
         minimising the detached ``objective`` potentials."""
 
-    def decode(self, model: InfnetModel, batch: EncodedBatch) -> Decoded:
+    def decode(self, model: DecodingModel, batch: EncodedBatch) -> Decoded:
         return self.decode_steps(model, batch)[self.steps]
 
 
@@ -236,7 +232,7 @@ class GradientDescentDecoder(IterativeDecoder):
         self.seed = int(seed)
         self.init_scale = float(init_scale)
 
-    def start(self, model: InfnetModel, batch: EncodedBatch) -> torch.Tensor:
+    def start(self, model: DecodingModel, batch: EncodedBatch) -> torch.Tensor:
         """Starting logits z_0 [B, T, L]."""
         B, T = batch.mask.shape
         gen = torch.Generator(device="cpu").manual_seed(self.seed)
@@ -268,5 +264,5 @@ class WarmStartGDDecoder(GradientDescentDecoder):
     ) -> None:
         IterativeDecoder.__init__(self, steps, learning_rate, momentum, constraint_penalty)
 
-    def start(self, model: InfnetModel, batch: EncodedBatch) -> torch.Tensor:
+    def start(self, model: DecodingModel, batch: EncodedBatch) -> torch.Tensor:
         return require_infnet(self, model)(batch).detach()

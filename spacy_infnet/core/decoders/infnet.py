@@ -17,18 +17,12 @@ E_Θ(x, A_Ψ(x)), the energy of the relaxed output that Ψ was trained to minimi
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 
 from ..crf import sequence_score, viterbi
 from ..encoding import EncodedBatch
 from ..energy import BLSTMCRFEnergy
-from .base import Decoded, Decoder, require_infnet
-
-if TYPE_CHECKING:
-    from ..model import InfnetModel
-
+from .base import Decoded, Decoder, DecodingModel, require_infnet
 
 ROUNDINGS = ("argmax", "constrained")
 
@@ -80,7 +74,7 @@ class InferenceNetworkDecoder(Decoder):
         self.rounding = rounding
 
     @torch.no_grad()
-    def decode(self, model: InfnetModel, batch: EncodedBatch) -> Decoded:
+    def decode(self, model: DecodingModel, batch: EncodedBatch) -> Decoded:
         net = require_infnet(self, model)
         logits = net(batch)
         if self.rounding == "constrained":

@@ -7,15 +7,10 @@ for search error: no other decoder can reach a lower energy.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 
 from ..encoding import EncodedBatch
-from .base import Decoded, Decoder
-
-if TYPE_CHECKING:
-    from ..model import InfnetModel
+from .base import Decoded, Decoder, DecodingModel
 
 
 class ViterbiDecoder(Decoder):
@@ -24,6 +19,6 @@ class ViterbiDecoder(Decoder):
     name = "viterbi"
 
     @torch.no_grad()
-    def decode(self, model: InfnetModel, batch: EncodedBatch) -> Decoded:
+    def decode(self, model: DecodingModel, batch: EncodedBatch) -> Decoded:
         best_score, tags = model.energy.potentials(batch).viterbi()
         return Decoded(tags=tags, energy=-best_score)

@@ -5,15 +5,16 @@ from .base import (
     InferenceNetwork,
     InfnetConfig,
     InputEmbedding,
-    build_infnet,
     token_cross_entropy,
 )
 from .blstm import BLSTMInferenceNetwork
+from .build import NETWORKS, build_infnet
 from .cnn import CNNInferenceNetwork
 from .seq2seq import Seq2SeqInferenceNetwork
 
 __all__ = [
     "ARCHITECTURES",
+    "NETWORKS",
     "BLSTMInferenceNetwork",
     "CNNInferenceNetwork",
     "InferenceNetwork",

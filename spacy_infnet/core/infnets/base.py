@@ -21,8 +21,7 @@ from __future__ import annotations
 
 import abc
 import math
-from dataclasses import asdict, dataclass, replace
-from typing import Any
+from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
@@ -299,36 +298,3 @@ def token_cross_entropy(
     logp = torch.log_softmax(logits, dim=-1)
     nll = -logp.gather(-1, tags.clamp(min=0).unsqueeze(-1)).squeeze(-1)
     return (nll * mask.to(nll.dtype)).sum(dim=1)
-
-
-def build_infnet(
-    config: InfnetConfig, n_labels: int, n_words: int, n_chars: int, pieces: Any = None
-) -> InferenceNetwork:
-    """Instantiate the architecture named by ``config.architecture``.
-
-    Args:
-        pieces: a :class:`~spacy_infnet.core.pieces.WordPieceBags`, needed (and only used) when
-            ``config.piece_embeddings``: the piece table gets ``pieces.n_pieces`` rows.
-
-    Raises:
-        ValueError: ``config.piece_embeddings`` without ``pieces``.
-    """
-    from .blstm import BLSTMInferenceNetwork
-    from .cnn import CNNInferenceNetwork
-    from .seq2seq import Seq2SeqInferenceNetwork
-
-    cls = {
-        "cnn": CNNInferenceNetwork,
-        "blstm": BLSTMInferenceNetwork,
-        "seq2seq": Seq2SeqInferenceNetwork,
-    }[config.architecture]
-    if not config.piece_embeddings:
-        return cls(config, n_labels, n_words, n_chars)
-    if pieces is None:
-        raise ValueError(
-            "piece_embeddings = true reads words as a transformer tokenizer's pieces: it needs "
-            "a transformer energy (spacy_infnet.TransformerCRF.v1)"
-        )
-    net = cls(replace(config, n_pieces=pieces.n_pieces), n_labels, n_words, n_chars)
-    net.inputs.pieces = pieces
-    return net
