@@ -7,7 +7,7 @@ resident size then grows without bound although no tensor is kept.  Measured on 
 with ``configs/ner.cfg`` (one torch thread): stage 2 grew by about 130 MB/s and reached 24 GB,
 killed by the kernel after 5,000 updates; 100 updates of a small energy grew 103 MB with the
 default allocator and 11 MB with a fixed threshold (``tests/test_allocator.py`` checks the
-setting, ``python -m spacy_infnet.training.allocator`` repeats the measurement).
+setting, ``python -m benchmarks.allocator`` repeats the measurement).
 
 Fixing the threshold (``mallopt(M_MMAP_THRESHOLD, 1 MiB)``) keeps tensors of 1 MiB and more on
 mmap, returned to the system when freed.  It is the runtime equivalent of
@@ -42,28 +42,3 @@ def fix_mmap_threshold(threshold: int = 1 << 20) -> bool:
     except (OSError, AttributeError):
         return False
     return _done
-
-
-if __name__ == "__main__":  # the measurement quoted above, on synthetic batches
-    import sys
-
-    import torch
-
-    def rss_mb() -> int:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * 4096 // 2**20
-
-    if "--fixed" in sys.argv:
-        print("fixed threshold:", fix_mmap_threshold())
-    lstm = torch.nn.LSTM(100, 200, bidirectional=True, batch_first=True)
-    opt = torch.optim.Adam(lstm.parameters())
-    gen = torch.Generator().manual_seed(0)
-    start = rss_mb()
-    for step in range(1, 1001):
-        T = int(torch.randint(5, 120, (1,), generator=gen))
-        out, _ = lstm(torch.randn(10, T, 100, generator=gen))
-        out.sum().backward()
-        opt.step()
-        opt.zero_grad()
-        if step % 200 == 0:
-            print(f"step {step}: resident {rss_mb()} MB (+{rss_mb() - start} MB)")
