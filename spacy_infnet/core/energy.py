@@ -87,6 +87,13 @@ class Potentials:
         )
 
 
+#: What a forbidden label bigram (first, last label) of the tag scheme costs in the energies
+#: that relaxed outputs minimise (stage 2, gradient descent, tailoring): the default
+#: ``constraint_penalty`` of :meth:`BLSTMCRFEnergy.potentials_from_emissions`' callers.  The
+#: hard −1e4 of :mod:`.constraints` swamps the learned potentials of relaxed outputs
+#: (results/README.md, "Inference networks"); decoding and reported energies keep it.
+SOFT_CONSTRAINT_PENALTY = 10.0
+
 #: An energy's settings: word-level BLSTM features, or a transformer's.
 EnergyConfig = BLSTMCRFConfig | TransformerCRFConfig
 _ENERGY_CONFIGS = {"blstm_crf": BLSTMCRFConfig, "transformer_crf": TransformerCRFConfig}

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..core.energy import SOFT_CONSTRAINT_PENALTY
 from ..core.model import INFNET_INITS, STAGES
 
 OBJECTIVES = ("energy", "local")
@@ -53,7 +54,7 @@ class TwoStageSettings:
     token_weight_decay: float = 0.0
     energy_max_epochs: float = 0
     energy_patience: int = 0
-    constraint_penalty: float | None = 10.0
+    constraint_penalty: float | None = SOFT_CONSTRAINT_PENALTY
     infnet_init: str = "embeddings"
 
     def __post_init__(self) -> None:

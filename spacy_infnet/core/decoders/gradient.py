@@ -31,12 +31,14 @@ from dataclasses import fields
 import torch
 
 from ..encoding import EncodedBatch
-from ..energy import BLSTMCRFEnergy, Potentials
+from ..energy import SOFT_CONSTRAINT_PENALTY, BLSTMCRFEnergy, Potentials
 from ..infnets import InferenceNetwork
 from .base import Decoded, Decoder, DecodingModel, require_infnet
 
 #: Floor of the re-centred logits (see the module docstring).
 LOGIT_FLOOR = -1e4
+#: μ of every momentum-SGD decoder (§3; the paper tunes η and N, not μ).
+MOMENTUM = 0.9
 
 
 def detach(potentials: Potentials) -> Potentials:
@@ -221,10 +223,10 @@ class GradientDescentDecoder(IterativeDecoder):
         self,
         steps: int = 20,
         learning_rate: float = 1.0,
-        momentum: float = 0.9,
+        momentum: float = MOMENTUM,
         seed: int = 0,
         init_scale: float = 0.01,
-        constraint_penalty: float | None = 10.0,
+        constraint_penalty: float | None = SOFT_CONSTRAINT_PENALTY,
     ) -> None:
         super().__init__(steps, learning_rate, momentum, constraint_penalty)
         if init_scale < 0:
@@ -259,8 +261,8 @@ class WarmStartGDDecoder(GradientDescentDecoder):
         self,
         steps: int = 5,
         learning_rate: float = 1.0,
-        momentum: float = 0.9,
-        constraint_penalty: float | None = 10.0,
+        momentum: float = MOMENTUM,
+        constraint_penalty: float | None = SOFT_CONSTRAINT_PENALTY,
     ) -> None:
         IterativeDecoder.__init__(self, steps, learning_rate, momentum, constraint_penalty)
 

@@ -31,7 +31,8 @@ from torch.func import functional_call, grad, vmap
 
 from ..crf import crf_energy
 from ..encoding import EncodedBatch
-from .gradient import IterativeDecoder
+from ..energy import SOFT_CONSTRAINT_PENALTY
+from .gradient import MOMENTUM, IterativeDecoder
 
 _EMBED = "inputs.embed.weight"
 _PIECES = "inputs.piece_embed.weight"
@@ -70,8 +71,8 @@ class InstanceTailoredDecoder(IterativeDecoder):
         self,
         steps: int = 5,
         learning_rate: float = 0.001,
-        momentum: float = 0.9,
-        constraint_penalty: float | None = 10.0,
+        momentum: float = MOMENTUM,
+        constraint_penalty: float | None = SOFT_CONSTRAINT_PENALTY,
         group_size: int = 64,
     ) -> None:
         super().__init__(steps, learning_rate, momentum, constraint_penalty)
