@@ -6,25 +6,30 @@ reading), strict F1 (seqeval strict IOBES mode: ill-formed chunks count as nothi
 accuracy against the gold BIOES tags, and the number of sentences whose output breaks a BIOES
 constraint (a forbidden bigram, first or last label).
 
-    python recipes/ner_gap.py runs/table1_ner_v2/blstm_e_energy/model-best \
-        --data ../shared/data/conll2003 --out results/ner_gap.md
+    python recipes/ner_gap.py runs/table1_ner/blstm_e_energy/model-best \
+        --dataset conll2003 --path ../shared/data/conll2003 --output results/ner_gap.md
+
+(``spacy project run bioes-gap`` runs it as the project does.)
 """
 
 from __future__ import annotations
 
-import argparse
 import itertools
-import sys
+import logging
 from pathlib import Path
+from typing import Annotated
 
 import spacy
 import torch
+import typer
 from seqeval.metrics import f1_score
 from seqeval.scheme import IOBES
 
+from spacy_infnet.cli import _util as cli
 from spacy_infnet.core.constraints import transition_constraints
-from spacy_infnet.data.schemes import spans_to_tags
-from spacy_infnet.pipeline.readers import dataset_examples
+from spacy_infnet.core.schemes import spans_to_tags
+
+logger = logging.getLogger("spacy.infnet")
 
 VITERBI = {"components": {"infnet_tagger": {"decoder": {"@decoders": "spacy_infnet.Viterbi.v1"}}}}
 
@@ -57,28 +62,48 @@ def measure(nlp, examples, gold: list[list[str]], batch_size: int = 256) -> dict
     }
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("pipelines", nargs="+", type=Path, help="trained pipelines (model-best)")
-    ap.add_argument("--data", required=True, help="CoNLL-2003 directory")
-    ap.add_argument("--out", type=Path, help="also write the table (markdown) here")
-    args = ap.parse_args(argv)
+@cli.user_errors("ner_gap")
+@cli.dataset_options(required=True)
+def main(
+    pipelines: Annotated[
+        list[Path], cli.Arg(help="trained NER pipelines (model-best)", show_default=False)
+    ],
+    dataset: cli.Dataset,
+    output: Annotated[
+        Path | None, cli.Opt("--output", "--out", help="also write the table (markdown) here")
+    ] = None,
+) -> None:
+    """Ill-formed BIOES output: conlleval and strict F1, token accuracy, broken sentences."""
+    data = dataset
+    for pipeline in pipelines:
+        cli.check_pipeline(pipeline)
     torch.set_num_threads(1)
 
-    first = spacy.load(args.pipelines[0], config=VITERBI)
-    examples = list(dataset_examples(first, "conll2003", "test", path=args.data, task="ner"))
+    first = spacy.load(pipelines[0], config=VITERBI)
+    if "infnet_tagger" not in first.pipe_names:
+        raise ValueError(
+            f"{pipelines[0]} has no infnet_tagger component: it has {first.pipe_names}"
+        )
+    comp = first.get_pipe("infnet_tagger")
+    if comp.task != "ner" or comp.scheme != "bioes":
+        raise ValueError(
+            f"{pipelines[0]} is not a BIOES NER pipeline (task {comp.task!r}, scheme "
+            f"{comp.scheme!r}): this analysis counts broken BIOES constraints"
+        )
+    examples = cli.load_examples(first, "ner", data)
     gold = []
     for eg in examples:
         spans = [(e.start, e.end, e.label_) for e in eg.reference.ents]
         gold.append(spans_to_tags(len(eg.reference), spans, scheme="bioes"))
-    rows = [(f"Viterbi ({args.pipelines[0]})", measure(first, examples, gold))]
-    for path in args.pipelines:
-        rows.append((str(path), measure(spacy.load(path), examples, gold)))
-        print(path, rows[-1][1], file=sys.stderr)
+    rows = [(f"Viterbi ({pipelines[0]})", measure(first, examples, gold))]
+    logger.info("ner_gap: %s %s", rows[0][0], rows[0][1])
+    for pipeline in pipelines:
+        rows.append((str(pipeline), measure(spacy.load(pipeline), examples, gold)))
+        logger.info("ner_gap: %s %s", pipeline, rows[-1][1])
 
     lines = [
         (
-            "CoNLL-2003 testb; conlleval F1 = seqeval default mode; strict F1 = seqeval strict "
+            f"{caption(data)}; conlleval F1 = seqeval default mode; strict F1 = seqeval strict "
             "IOBES mode; ill-formed = sentences whose output breaks a BIOES constraint."
         ),
         "",
@@ -91,12 +116,19 @@ def main(argv=None) -> int:
             f"{r['token_accuracy']:.2f} | {r['ill_formed']} / {r['sentences']} |"
         )
     table = "\n".join(lines) + "\n"
-    print(table)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(table)
-    return 0
+    if output:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(table)
+        logger.info("ner_gap: wrote %s", output)
+    typer.echo(table)
+
+
+def caption(data: cli.Dataset) -> str:
+    """The data's name in the caption: CoNLL-2003 testb, or NAME SPLIT for other data."""
+    if data.name == "conll2003" and data.split == "test":
+        return "CoNLL-2003 testb"
+    return f"{data.name} {data.split}"
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    cli.run_script(main, "ner_gap")

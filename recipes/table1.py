@@ -5,36 +5,47 @@ network architecture twice: as a local baseline (token cross entropy only) and a
 network (E_Θ(x, A_Ψ(x)) + λ·ℓ_token).  Each row is evaluated on the test split, and decoding
 speed is measured end to end through ``nlp.pipe`` on the test sentences.
 
-    python recipes/table1.py --task pos --out runs/table1_pos
-    python recipes/table1.py --task ner --out runs/table1_ner --energy runs/ner/model-best
+    python recipes/table1.py --dataset twitter_pos --out runs/table1_pos
+    python recipes/table1.py --dataset conll2003 --path ../shared/data/conll2003 \
+        --out runs/table1_ner --energy runs/ner/model-best
 
-Writes ``results/table1_<task>.json`` and ``results/table1_<task>.md``.
+(``spacy project run infnets-pos`` / ``infnets-ner`` run it as the project does.)  The
+training config is ``configs/pos.cfg`` for twitter_pos and ``configs/ner.cfg`` for conll2003
+(``--config`` for another dataset); its corpora are pointed at the dataset options.  Writes
+``results/table1_<task>.json`` and ``results/table1_<task>.md`` (task: pos, ner, or the
+dataset's name).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
+import logging
 import platform
 import statistics
-import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 import spacy
 import torch
+import typer
 from spacy.tokens import Doc
 from spacy.util import load_config
 
-from spacy_infnet.pipeline.readers import dataset_examples
+from spacy_infnet.cli import _util as cli
+from spacy_infnet.data import dataset_key
 from spacy_infnet.pipeline.train import train
 
 ROOT = Path(__file__).resolve().parent.parent
-TASKS = {
-    # task: (config, dataset name, spaCy task, metric key, metric label)
-    "pos": ("configs/pos.cfg", "twitter_pos", "tag", "tag_acc", "DAILY547 accuracy"),
-    "ner": ("configs/ner.cfg", "conll2003", "ner", "ents_f", "testb F1"),
+logger = logging.getLogger("spacy.infnet")
+#: dataset: (name in the results' file names, default training config, metric label on test)
+DATASETS = {
+    "twitter_pos": ("pos", "configs/pos.cfg", "DAILY547 accuracy"),
+    "conll2003": ("ner", "configs/ner.cfg", "testb F1"),
 }
+#: the component's task: (spaCy score key, metric name for other datasets / splits)
+METRICS = {"tag": ("tag_acc", "accuracy"), "ner": ("ents_f", "F1")}
 COMMON = {"char_cnn": False, "case_dim": 10, "dropout": 0.5}
 ARCHS = {
     "cnn13": {"@architectures": "spacy_infnet.CNNInferenceNetwork.v1", "windows": [1, 3]},
@@ -52,12 +63,25 @@ LABELS = {
     "seq2seq": "seq2seq",
     "blstm_e": "BLSTM, energy-initialised",
 }
+OBJECTIVES = ("local", "energy")
 VITERBI = {"@decoders": "spacy_infnet.Viterbi.v1"}
 
 
-def variant_config(base, arch: str, objective: str, energy: Path, args) -> dict:
+@dataclass
+class Settings:
+    """How each Table 1 row is trained (the command's options)."""
+
+    epochs: int = 10
+    hidden: int = 100
+    train_batch: int = 32
+    eval_frequency: int = 400
+    seed: int | None = None
+    token_weight: float | None = None
+    constraint_penalty: str | None = None  # a number, "hard", or None: the config's
+
+
+def variant_config(base, arch: str, objective: str, energy: Path, settings: Settings) -> dict:
     """The shipped config, changed into one Table 1 row (stage 2 only, on ``energy``)."""
-    epochs, hidden = args.epochs, args.hidden
     config = base.copy()
     comp = config["components"]["infnet_tagger"]
     if arch == "blstm_e":
@@ -71,20 +95,44 @@ def variant_config(base, arch: str, objective: str, energy: Path, args) -> dict:
         }
         comp["stages"]["infnet_init"] = "energy"
     else:
-        comp["infnet"] = {**ARCHS[arch], **COMMON, "hidden_size": hidden}
+        comp["infnet"] = {**ARCHS[arch], **COMMON, "hidden_size": settings.hidden}
     comp["stages"]["objective"] = objective
     config["paths"]["energy_source"] = str(energy)
-    if args.constraint_penalty is not None:
-        value = None if args.constraint_penalty == "hard" else float(args.constraint_penalty)
-        comp["stages"]["constraint_penalty"] = value
-    config["training"]["max_epochs"] = epochs
-    config["training"]["batcher"]["size"] = args.train_batch
-    config["training"]["eval_frequency"] = args.eval_frequency
-    if args.seed is not None:
-        config["training"]["seed"] = args.seed
-    if args.token_weight is not None:
-        comp["stages"]["token_weight"] = args.token_weight
+    if settings.constraint_penalty is not None:
+        penalty = settings.constraint_penalty
+        comp["stages"]["constraint_penalty"] = None if penalty == "hard" else float(penalty)
+    config["training"]["max_epochs"] = settings.epochs
+    config["training"]["batcher"]["size"] = settings.train_batch
+    config["training"]["eval_frequency"] = settings.eval_frequency
+    if settings.seed is not None:
+        config["training"]["seed"] = settings.seed
+    if settings.token_weight is not None:
+        comp["stages"]["token_weight"] = settings.token_weight
     return config
+
+
+def use_dataset(base, data: cli.Dataset) -> cli.Dataset:
+    """Point the config's corpora at ``data`` and return the test data as the config reads it.
+
+    A corpus that reads another dataset is switched to ``data`` (its name, path and options);
+    one that reads the same dataset keeps its own path (e.g. ``${paths.conll2003}``) unless
+    ``--path`` is given.  The returned :class:`cli.Dataset` has that path filled in, so training
+    and scoring read the same files.
+    """
+    for key in ("train", "dev", "test"):
+        block = base["corpora"].get(key)
+        if not block or "name" not in block:
+            continue
+        if dataset_key(block["name"]) != dataset_key(data.name):
+            block["name"], block["path"] = data.name, data.path
+        elif data.path is not None:
+            block["path"] = data.path
+        if data.options:
+            block["options"] = {**block.get("options", {}), **data.options}
+    path = data.path
+    if path is None:
+        path = base.interpolate()["corpora"].get("test", {}).get("path")
+    return cli.Dataset(name=data.name, path=path, split=data.split, options=data.options)
 
 
 def words_of(examples) -> list[list[str]]:
@@ -110,88 +158,164 @@ def speed(nlp, words: list[list[str]], batch_size: int, repeats: int) -> dict:
     return {"seconds": t, "examples_per_s": len(words) / t, "tokens_per_s": n_tokens / t}
 
 
-def evaluate(path: Path, task: str, data_path: str | None, decoder=None, bs=256, repeats=3):
-    _, name, spacy_task, metric, _ = TASKS[task]
+def evaluate(path: Path, data: cli.Dataset, spacy_task: str, decoder=None, bs=256, repeats=3):
+    metric = METRICS[spacy_task][0]
     overrides = {"components": {"infnet_tagger": {"decoder": decoder}}} if decoder else {}
     nlp = spacy.load(path, config=overrides)
-    examples = list(dataset_examples(nlp, name, "test", path=data_path, task=spacy_task))
+    examples = cli.load_examples(nlp, spacy_task, data)
     scores = nlp.evaluate(examples)
     out = {"metric": 100 * scores[metric], "speed": speed(nlp, words_of(examples), bs, repeats)}
-    if task == "ner":
+    if spacy_task == "ner":
         out.update(precision=100 * scores["ents_p"], recall=100 * scores["ents_r"])
     return out
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--task", choices=sorted(TASKS), required=True)
-    ap.add_argument("--out", type=Path, required=True, help="directory for the trained runs")
-    ap.add_argument("--energy", type=Path, help="trained pipeline whose energy is reused")
-    ap.add_argument("--data", help="CoNLL-2003 directory (--task ner; POS data is embedded)")
-    ap.add_argument("--vectors", help="pretrained word vectors for the energy (stage 1)")
-    ap.add_argument("--epochs", type=int, default=10, help="stage-2 epochs per variant")
-    ap.add_argument("--hidden", type=int, default=100, help="inference network hidden size H")
-    ap.add_argument("--archs", default="cnn13,cnn15,blstm,seq2seq,blstm_e")
-    ap.add_argument("--objectives", default="local,energy", help="local and/or energy")
-    ap.add_argument("--seed", type=int, help="[training] seed (default: the config's)")
-    ap.add_argument("--token-weight", type=float, help="λ (default: the config's)")
-    ap.add_argument("--train-batch", type=int, default=32, help="training batch (sentences)")
-    ap.add_argument("--eval-frequency", type=int, default=400, help="updates between dev scores")
-    ap.add_argument(
-        "--constraint-penalty",
-        help="stages.constraint_penalty for every row: a number, or 'hard' for the energy's -1e4 "
-        "(default: the config's)",
-    )
-    ap.add_argument(
-        "--train-only",
-        action="store_true",
-        help="train the missing runs and stop (run several in parallel, then once without it)",
-    )
-    ap.add_argument("--batch-size", type=int, default=256, help="nlp.pipe batch size (speed)")
-    ap.add_argument("--results", type=Path, default=ROOT / "results")
-    args = ap.parse_args(argv)
+def check_penalty(text: str) -> str | None:
+    """``--constraint-penalty``: None for "config", else "hard" or a number (kept as text)."""
+    if text == "config":
+        return None
+    if text != "hard":
+        try:
+            float(text)
+        except ValueError:
+            raise ValueError(
+                f"--constraint-penalty expects a number, 'hard' or 'config', got {text!r}"
+            ) from None
+    return text
 
-    cfg_path, _, _, _, metric_label = TASKS[args.task]
-    base = load_config(ROOT / cfg_path, interpolate=False)
-    if args.data and args.task == "ner":
-        base["paths"]["conll2003"] = args.data
-    if args.vectors:
-        base["paths"]["word_vectors"] = args.vectors
-    data_path = (
-        args.data if args.data else (base["paths"].get("conll2003") if args.task == "ner" else None)
+
+@cli.user_errors("table1")
+@cli.dataset_options(required=True)
+def main(
+    dataset: cli.Dataset,
+    out: Annotated[Path, cli.Opt(help="directory for the trained runs", show_default=False)],
+    config: Annotated[
+        Path | None,
+        cli.Opt(
+            help="training config (default: configs/pos.cfg for twitter_pos, configs/ner.cfg "
+            "for conll2003); its corpora are pointed at the dataset",
+            show_default=False,
+        ),
+    ] = None,
+    energy: Annotated[
+        Path | None,
+        cli.Opt(
+            help="trained pipeline whose energy is reused (default: train one)", show_default=False
+        ),
+    ] = None,
+    vectors: Annotated[
+        str | None,
+        cli.Opt(help="pretrained word vectors for the energy (stage 1)", show_default=False),
+    ] = None,
+    epochs: Annotated[int, cli.Opt(help="stage-2 epochs per variant")] = 10,
+    hidden: Annotated[int, cli.Opt(help="inference network hidden size H")] = 100,
+    archs: Annotated[
+        str, cli.Opt(help=f"comma-separated: {', '.join(LABELS)}")
+    ] = "cnn13,cnn15,blstm,seq2seq,blstm_e",
+    objectives: Annotated[str, cli.Opt(help="local and/or energy")] = "local,energy",
+    seed: Annotated[
+        int | None, cli.Opt(help="[training] seed (default: the config's)", show_default=False)
+    ] = None,
+    token_weight: Annotated[
+        float | None, cli.Opt(help="λ (default: the config's)", show_default=False)
+    ] = None,
+    train_batch: Annotated[int, cli.Opt(help="training batch (sentences)")] = 32,
+    eval_frequency: Annotated[int, cli.Opt(help="updates between dev scores")] = 400,
+    constraint_penalty: Annotated[
+        str,
+        cli.Opt(
+            help="stages.constraint_penalty for every row: a number, 'hard' for the energy's "
+            "-1e4, or 'config' for the config's"
+        ),
+    ] = "config",
+    train_only: Annotated[
+        bool,
+        cli.Opt(
+            help="train the missing runs and stop (run several in parallel, then once without it)"
+        ),
+    ] = False,
+    batch_size: Annotated[int, cli.Opt(help="nlp.pipe batch size (speed)")] = 256,
+    threads: Annotated[
+        int | None,
+        cli.Opt(
+            help="torch threads for training and timing (default: torch's)", show_default=False
+        ),
+    ] = None,
+    results: Annotated[Path, cli.Opt(help="directory for the tables")] = ROOT / "results",
+) -> None:
+    """Table 1: local baselines and inference networks on one frozen energy, with Viterbi."""
+    data = dataset
+    key = dataset_key(data.name)
+    short, default_config, test_label = DATASETS.get(key, (key, None, None))
+    if config is None:
+        if default_config is None:
+            raise ValueError(f"no default training config for dataset {data.name!r}: pass --config")
+        config = ROOT / default_config
+    cli.check_file(config, "config file")
+    arch_names, objective_names = cli.parse_names(archs), cli.parse_names(objectives)
+    unknown = [a for a in arch_names if a not in LABELS] + [
+        o for o in objective_names if o not in OBJECTIVES
+    ]
+    if unknown or not arch_names or not objective_names:
+        raise ValueError(
+            f"unknown or missing --archs/--objectives {unknown}: choose from "
+            f"{', '.join(LABELS)} and {', '.join(OBJECTIVES)}"
+        )
+    settings = Settings(
+        epochs=epochs,
+        hidden=hidden,
+        train_batch=train_batch,
+        eval_frequency=eval_frequency,
+        seed=seed,
+        token_weight=token_weight,
+        constraint_penalty=check_penalty(constraint_penalty),
     )
-    energy = args.energy
+    if energy is not None:
+        cli.check_pipeline(energy)
+    if threads:
+        torch.set_num_threads(threads)
+
+    base = load_config(config, interpolate=False)
+    spacy_task = base["components"]["infnet_tagger"].get("task", "ner")
+    if spacy_task not in METRICS:
+        raise ValueError(f"{config}: unknown infnet_tagger task {spacy_task!r}")
+    metric_label = test_label if test_label and data.split == "test" else None
+    metric_label = metric_label or f"{data.split} {METRICS[spacy_task][1]}"
+    test_data = use_dataset(base, data)
+    if vectors:
+        base["paths"]["word_vectors"] = vectors
     wall = {}
     if energy is None:
         start = time.perf_counter()
-        energy = train(base, args.out / "energy")
+        energy = train(base, out / "energy")
         wall["energy (both stages, config as shipped)"] = time.perf_counter() - start
     rows = []
-    for arch in args.archs.split(","):
-        for objective in args.objectives.split(","):
-            run = args.out / f"{arch}_{objective}"
+    for arch in arch_names:
+        for objective in objective_names:
+            run = out / f"{arch}_{objective}"
             if not (run / "model-best").exists():
+                logger.info("table1: training %s", run)
                 start = time.perf_counter()
-                train(variant_config(base, arch, objective, energy, args), run)
+                train(variant_config(base, arch, objective, energy, settings), run)
                 seconds = time.perf_counter() - start
                 (run / "train_seconds.json").write_text(json.dumps({"seconds": seconds}))
             if (run / "train_seconds.json").exists():
                 wall[run.name] = json.loads((run / "train_seconds.json").read_text())["seconds"]
             rows.append((arch, objective, run / "model-best"))
-    if args.train_only:
-        return 0
-    results = {
-        "task": args.task,
+    if train_only:
+        return
+    table = {
+        "task": short,
         "metric": metric_label,
         "energy": str(energy),
-        "stage2_epochs": args.epochs,
-        "hidden_size": args.hidden,
-        "train_batch": args.train_batch,
-        "eval_frequency": args.eval_frequency,
-        "seed": args.seed,
-        "token_weight": args.token_weight,
-        "constraint_penalty": args.constraint_penalty or "config default",
-        "batch_size": args.batch_size,
+        "stage2_epochs": epochs,
+        "hidden_size": hidden,
+        "train_batch": train_batch,
+        "eval_frequency": eval_frequency,
+        "seed": seed,
+        "token_weight": token_weight,
+        "constraint_penalty": settings.constraint_penalty or "config default",
+        "batch_size": batch_size,
         "environment": {
             "device": "cpu",
             "torch_threads": torch.get_num_threads(),
@@ -202,19 +326,20 @@ def main(argv=None) -> int:
         "train_seconds": wall,
         "rows": [],
     }
-    vit = evaluate(energy, args.task, data_path, decoder=VITERBI, bs=args.batch_size)
-    results["rows"].append({"method": "Viterbi", **vit})
-    for arch, objective, path in rows:
-        r = evaluate(path, args.task, data_path, bs=args.batch_size)
+    vit = evaluate(energy, test_data, spacy_task, decoder=VITERBI, bs=batch_size)
+    table["rows"].append({"method": "Viterbi", **vit})
+    logger.info("table1: Viterbi: %.2f", vit["metric"])
+    for arch, objective, run_path in rows:
+        r = evaluate(run_path, test_data, spacy_task, bs=batch_size)
         method = f"{LABELS[arch]} {'local baseline' if objective == 'local' else 'infnet'}"
-        results["rows"].append({"method": method, "arch": arch, "objective": objective, **r})
-        print(f"{method}: {r['metric']:.2f}", file=sys.stderr)
-    args.results.mkdir(parents=True, exist_ok=True)
-    stem = args.results / f"table1_{args.task}"
-    stem.with_suffix(".json").write_text(json.dumps(results, indent=2))
-    stem.with_suffix(".md").write_text(markdown(results))
-    print(markdown(results))
-    return 0
+        table["rows"].append({"method": method, "arch": arch, "objective": objective, **r})
+        logger.info("table1: %s: %.2f", method, r["metric"])
+    results.mkdir(parents=True, exist_ok=True)
+    stem = results / f"table1_{short}"
+    stem.with_suffix(".json").write_text(json.dumps(table, indent=2))
+    stem.with_suffix(".md").write_text(markdown(table))
+    logger.info("table1: wrote %s and %s", stem.with_suffix(".json"), stem.with_suffix(".md"))
+    typer.echo(markdown(table))
 
 
 def markdown(results: dict) -> str:
@@ -244,4 +369,4 @@ def markdown(results: dict) -> str:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    cli.run_script(main, "table1")

@@ -28,7 +28,7 @@ from typing import Annotated
 
 import typer
 
-from ._util import Opt, UserError, setup_logging
+from ._util import Opt, UserError, click_errors, setup_logging
 from .bench import bench_cli
 from .data import convert_cli
 from .evaluate import evaluate_cli
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
             exception is the message, see :class:`._util.UserError`), or a usage error such
             as an unknown flag or a missing argument, after click's message (status 2).
     """
-    usage_errors, aborts = _click_exceptions()
+    usage_errors, aborts = click_errors()
     command = typer.main.get_command(app)
     try:
         rv = command.main(args=argv, standalone_mode=False)
@@ -98,22 +98,6 @@ def main(argv: list[str] | None = None) -> int:
         print("Aborted!", file=sys.stderr)
         raise SystemExit(1) from None
     return rv if isinstance(rv, int) else 0
-
-
-def _click_exceptions() -> tuple[tuple[type, ...], tuple[type, ...]]:
-    """(usage errors, aborts) as raised by ``command.main(standalone_mode=False)``: typer ≥ 0.2x
-    vendors click (its errors derive from ``typer.TyperException``, abort is ``typer.Abort``),
-    older typer uses click's own classes."""
-    usage: list[type] = [typer.TyperException] if hasattr(typer, "TyperException") else []
-    aborts: list[type] = [typer.Abort] if hasattr(typer, "Abort") else []
-    try:
-        import click
-    except ImportError:
-        pass
-    else:
-        usage.append(click.ClickException)
-        aborts.append(click.exceptions.Abort)
-    return tuple(usage), tuple(aborts)
 
 
 __all__ = ["NAME", "UserError", "app", "main", "register_with_spacy"]

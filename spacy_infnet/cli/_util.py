@@ -11,6 +11,7 @@ import functools
 import inspect
 import json
 import logging
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -252,16 +253,23 @@ GpuOpt = Annotated[int, Opt("--gpu-id", "-g", help="CUDA device to run on (-1: C
 @dataclass
 class Dataset:
     """One split of a dataset as the loaders take it: ``load_dataset(name, path, **options)``
-    (see :mod:`spacy_infnet.data`), split ``split``."""
+    (see :mod:`spacy_infnet.data`), split ``split``; ``scheme``: the NER tag scheme of its
+    labels (None: detected from them)."""
 
     name: str
     path: str | None
     split: str = "test"
     options: dict[str, Any] = field(default_factory=dict)
+    scheme: str | None = None
 
     @classmethod
     def from_cli(
-        cls, name: str, path: str | None, options: list[str] | None, split: str
+        cls,
+        name: str,
+        path: str | None,
+        options: list[str] | None,
+        split: str,
+        scheme: str | None = None,
     ) -> "Dataset":
         """Parse and check the dataset options of a command.
 
@@ -271,7 +279,7 @@ class Dataset:
         """
         parsed = parse_key_values(options)
         check_loader_options(name, parsed)
-        return cls(name=name, path=path, split=split, options=parsed)
+        return cls(name=name, path=path, split=split, options=parsed, scheme=scheme)
 
     def labels(self) -> list[str]:
         """The split's label names (loads the dataset).
@@ -288,13 +296,82 @@ class Dataset:
             )
         return list(data[self.split].features["tags"].feature.names)
 
-    def scheme(self, given: str | None) -> str:
-        """``given``, else the NER scheme detected from the split's labels."""
-        if given:
-            return given
+    def ner_scheme(self) -> str:
+        """:attr:`scheme`, else the NER scheme detected from the split's labels."""
         from ..core.schemes import detect_scheme
 
-        return detect_scheme(self.labels())
+        return self.scheme or detect_scheme(self.labels())
+
+    def examples(self, nlp: Any, task: str, documents: bool = False) -> list:
+        """The split's gold :class:`spacy.training.Example` objects for a component of
+        ``task`` ("ner": entities from the tags, :meth:`ner_scheme`; "tag": ``token.tag_``),
+        one per sentence or (``documents``) per document.
+
+        Raises:
+            ValueError: an unknown task; the loader's errors.
+        """
+        from ..pipeline.readers import dataset_examples
+
+        return list(
+            dataset_examples(
+                nlp,
+                self.name,
+                self.split,
+                path=self.path,
+                task=task,
+                scheme=self.ner_scheme() if task == "ner" else "bioes",
+                options=self.options,
+                documents=documents,
+            )
+        )
+
+
+#: The loaders' dataset options, as every command takes them: (name, option type, default).
+DATASET_OPTIONS = (
+    ("dataset", DatasetOpt, None),
+    ("path", PathOpt, None),
+    ("option", OptionOpt, None),
+    ("split", SplitOpt, "test"),
+    ("scheme", SchemeOpt, None),
+)
+
+
+def dataset_options(required: bool = False) -> Callable:
+    """Decorator of a command that takes ``dataset`` (a :class:`Dataset` or None): its command
+    line gets the loaders' dataset options instead (:data:`DATASET_OPTIONS`: ``--dataset``,
+    ``--path``, ``--option KEY=VALUE``, ``--split``, ``--scheme``), defined here once for
+    every command and recipe, and it is called with the :class:`Dataset` they name (None
+    without ``--dataset``, which ``required`` makes mandatory).
+
+    Raises (when the command runs):
+        ValueError: bad ``--option`` syntax, an unknown dataset or loader option.
+    """
+
+    def decorate(fn: Callable) -> Callable:
+        own = [p for p in inspect.signature(fn, eval_str=True).parameters.values()]
+        own = [p for p in own if p.name != "dataset"]
+        kind = inspect.Parameter.KEYWORD_ONLY
+        added = [
+            inspect.Parameter(name, kind, default=default, annotation=annotation)
+            for name, annotation, default in DATASET_OPTIONS
+        ]
+        if required:
+            added[0] = inspect.Parameter("dataset", kind, annotation=RequiredDatasetOpt)
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            values = {name: kwargs.pop(name, default) for name, _, default in DATASET_OPTIONS}
+            dataset = None
+            if values["dataset"] is not None:
+                dataset = Dataset.from_cli(*(values[name] for name, _, _ in DATASET_OPTIONS))
+            return fn(*args, dataset=dataset, **kwargs)
+
+        params = own + added
+        wrapper.__signature__ = inspect.Signature(params, return_annotation=None)
+        wrapper.__annotations__ = {p.name: p.annotation for p in params}
+        return wrapper
+
+    return decorate
 
 
 def check_loader_options(name: str, options: dict[str, Any]) -> None:
@@ -306,8 +383,7 @@ def check_loader_options(name: str, options: dict[str, Any]) -> None:
     """
     from .. import data
 
-    key = str(name).strip().lower().replace("-", "_")
-    key = getattr(data, "_ALIASES", {}).get(key, key)
+    key = data.dataset_key(name)
     if key not in data.DATASETS:
         raise ValueError(
             f"unknown dataset {name!r}: choose from {', '.join(sorted(data.DATASETS))}"
@@ -322,3 +398,75 @@ def check_loader_options(name: str, options: dict[str, Any]) -> None:
             f"the {key} loader takes no option {', '.join(map(repr, unknown))}; it takes "
             f"{', '.join(takes) or 'none'}"
         )
+
+
+# -- scripts outside the package (recipes/*.py) -----------------------------------------------
+def load_examples(
+    nlp: Any,
+    task: str,
+    dataset: Dataset | None,
+    docbin: Path | None = None,
+    documents: bool = False,
+) -> list:
+    """The gold examples of a DocBin (``.spacy``) or of a dataset split (:meth:`Dataset.examples`),
+    for a component of ``task``: one of ``docbin`` and ``dataset``.
+
+    Raises:
+        ValueError: both or neither of ``docbin`` and ``dataset``; the loader's errors.
+        FileNotFoundError: ``docbin`` does not exist.
+    """
+    if docbin is not None and dataset is not None:
+        raise ValueError("pass a .spacy file or --dataset NAME, not both")
+    if docbin is None and dataset is None:
+        raise ValueError("no data: pass a .spacy file (see convert) or --dataset NAME")
+    if docbin is None:
+        return dataset.examples(nlp, task, documents=documents)
+    from spacy.training import Corpus
+
+    check_file(docbin, hint=" (write one with `python -m spacy_infnet convert`)")
+    return list(Corpus(docbin)(nlp))
+
+
+def click_errors() -> tuple[tuple[type, ...], tuple[type, ...]]:
+    """(usage errors, aborts) as a typer command raises them with ``standalone_mode=False``:
+    typer ≥ 0.2x vendors click (its errors derive from ``typer.TyperException``, abort is
+    ``typer.Abort``), older typer uses click's own classes."""
+    usage: list[type] = [typer.TyperException] if hasattr(typer, "TyperException") else []
+    aborts: list[type] = [typer.Abort] if hasattr(typer, "Abort") else []
+    try:
+        import click
+    except ImportError:
+        pass
+    else:
+        usage.append(click.ClickException)
+        aborts.append(click.exceptions.Abort)
+    return tuple(usage), tuple(aborts)
+
+
+def run_script(command: Callable, name: str, argv: list[str] | None = None) -> None:
+    """Run ``command`` (a typer command function, decorated with :func:`user_errors`) as the
+    whole command line of a script such as ``python recipes/table1.py``, in the conventions of
+    ``python -m spacy_infnet``: progress logged through spaCy's logger at INFO
+    (:func:`setup_logging`), user errors in one line with status 1, and usage errors (an
+    unknown option, a value of the wrong type, a missing argument) in one line
+    ``✘ NAME: message`` with status 2, without the usage text.
+    """
+    from typer.core import TyperCommand
+
+    usage_errors, _ = click_errors()
+
+    class OneLineUsage(TyperCommand):
+        def make_context(self, info_name, args, parent=None, **extra):
+            try:
+                return super().make_context(info_name, args, parent=parent, **extra)
+            except usage_errors as err:
+                if not hasattr(err, "format_message"):
+                    raise
+                fail(f"{name}: {' '.join(err.format_message().split())}")
+                raise SystemExit(2) from None
+
+    app = typer.Typer(add_completion=False, rich_markup_mode=None)
+    app.command(cls=OneLineUsage)(command)
+    setup_logging()
+    prog = f"python {Path(sys.argv[0]).as_posix()}" if sys.argv and sys.argv[0] else name
+    app(args=argv, prog_name=prog)

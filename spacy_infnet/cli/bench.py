@@ -13,13 +13,9 @@ from ._util import (
     Arg,
     Dataset,
     Opt,
-    OptionOpt,
-    PathOpt,
-    RequiredDatasetOpt,
-    SchemeOpt,
-    SplitOpt,
     check_decoder,
     check_pipeline,
+    dataset_options,
     parse_decoder_settings,
     parse_int_list,
     parse_names,
@@ -36,13 +32,10 @@ LIKELIHOOD_HELP = "§6.2: Spearman ρ of search error vs LSTM-LM perplexity (tra
 
 
 @user_errors("bench")
+@dataset_options(required=True)
 def bench_cli(
     pipelines: Annotated[list[Path], Arg(help=PIPELINES_HELP, show_default=False)],
-    dataset: RequiredDatasetOpt,
-    path: PathOpt = None,
-    option: OptionOpt = None,
-    split: SplitOpt = "test",
-    scheme: SchemeOpt = None,
+    dataset: Dataset,
     decoders: Annotated[str | None, Opt(help=DECODERS_HELP, show_default=False)] = None,
     batch_size: Annotated[int, Opt("--batch-size", "-b", help="sentences per predict call")] = 10,
     device: Annotated[str, Opt(help="cpu or cuda")] = "cpu",
@@ -69,7 +62,7 @@ def bench_cli(
     """Speed, accuracy, energy and search error of every decoder (Tables 3 and 6)."""
     from ..bench.harness import BenchSettings, markdown, run_bench, write_outputs
 
-    data = Dataset.from_cli(dataset, path, option, split)
+    data = dataset
     names = parse_names(decoders)
     for name in names:
         check_decoder(name)
@@ -88,7 +81,7 @@ def bench_cli(
         tune_learning_rates=tune_learning_rates,
         tune_limit=tune_limit,
         threads=threads,
-        scheme=scheme,
+        scheme=data.scheme,
         likelihood=likelihood,
     )
     if names:

@@ -36,24 +36,13 @@ def convert_cli(
     import spacy
     from spacy.tokens import DocBin
 
-    from ..pipeline.readers import dataset_examples
-
-    data = Dataset.from_cli(name, path, option, split)
+    data = Dataset.from_cli(name, path, option, split, scheme)
     if task not in ("ner", "tag"):
         raise ValueError(f"unknown task {task!r}: expected 'ner' or 'tag'")
     nlp = spacy.blank(lang)
     docbin = DocBin(store_user_data=False)
     n_docs = n_tokens = 0
-    for eg in dataset_examples(
-        nlp,
-        data.name,
-        data.split,
-        path=data.path,
-        task=task,
-        scheme=data.scheme(scheme) if task == "ner" else "bioes",
-        options=data.options,
-        documents=documents,
-    ):
+    for eg in data.examples(nlp, task, documents=documents):
         docbin.add(eg.reference)
         n_docs += 1
         n_tokens += len(eg.reference)

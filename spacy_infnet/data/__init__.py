@@ -23,6 +23,7 @@ from .vectors import WordVectors, load_word_vectors
 __all__ = [
     "DATASETS",
     "WordVectors",
+    "dataset_key",
     "load_ccgbank",
     "load_conll",
     "load_conll2003",
@@ -49,6 +50,14 @@ _ALIASES = {
 }
 
 
+def dataset_key(name: str) -> str:
+    """The key of :data:`DATASETS` that ``name`` names: case-insensitive, "-" as "_", and the
+    aliases "twitter", "ark_twitter_pos", "ud_english_ewt", "en_ewt" (unknown names are
+    returned normalised)."""
+    key = str(name).strip().lower().replace("-", "_")
+    return _ALIASES.get(key, key)
+
+
 def load_dataset(
     name: str, path: str | os.PathLike | None = None, **options
 ) -> datasets.DatasetDict:
@@ -70,8 +79,7 @@ def load_dataset(
             plus whatever the loader raises (see each ``load_<name>``).
         TypeError: an option the loader does not take.
     """
-    key = str(name).strip().lower().replace("-", "_")
-    key = _ALIASES.get(key, key)
+    key = dataset_key(name)
     if key not in DATASETS:
         raise ValueError(f"Unknown dataset {name!r}; known datasets: {', '.join(sorted(DATASETS))}")
     return DATASETS[key](path, **options)
