@@ -3,5 +3,7 @@
 Run them from the repository root:
 
     viterbi_peers: ``python -m benchmarks.viterbi_peers`` — our Viterbi against pytorch-crf and
-        torch-struct (``recipes/bench_viterbi.sh``).
+        torch-struct (``python -m spacy project run bench-viterbi``).
+    allocator: ``python -m benchmarks.allocator [--fixed]`` — resident memory with glibc's
+        default mmap threshold and with the fixed one.
 """
