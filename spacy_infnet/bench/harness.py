@@ -47,6 +47,7 @@ import torch
 from ..core.schemes import convert_scheme, detect_scheme
 from ..core.search_error import search_errors
 from ..pipeline.checksum import weights_sha256
+from ..pipeline.files import atomic_write
 from ..pipeline.registry import DECODERS
 
 logger = logging.getLogger("spacy.infnet")
@@ -578,9 +579,9 @@ def write_outputs(results: dict[str, Any], output: str | Path) -> list[Path]:
 
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(results, indent=2))
+    atomic_write(output, json.dumps(results, indent=2).encode("utf8"))
     md = output.with_suffix(".md")
-    md.write_text(markdown(results))
+    atomic_write(md, markdown(results).encode("utf8"))
     written = [output, md]
     several = len(results["pipelines"]) > 1
     for i, p in enumerate(results["pipelines"]):

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from wasabi import msg
 
+from ..pipeline.files import atomic_write
 from ._util import (
     Arg,
     Dataset,
@@ -58,6 +59,6 @@ def evaluate_cli(
     text = json.dumps(scores, indent=2)
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(text)
+        atomic_write(output, text.encode("utf8"))
         msg.good(f"wrote {output}")
     typer.echo(text)

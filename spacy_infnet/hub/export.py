@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..pipeline.checksum import weights_sha256
+from ..pipeline.files import atomic_write
 from .card import build_card, load_bench
 from .manifest import CARD_FILE, CONFIG_FILE, FORMAT, build_config
 
@@ -119,7 +120,8 @@ def save_pretrained(
     logger.info("exporting %s to %s", source or "the pipeline", out)
     nlp.to_disk(out)
     config = build_config(nlp, component, out)
-    (out / CONFIG_FILE).write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n")
+    text = json.dumps(config, indent=2, ensure_ascii=False) + "\n"
+    atomic_write(out / CONFIG_FILE, text.encode("utf8"))
     card = build_card(
         nlp, config, bench=entry, model_name=model_name, repo_id=repo_id, license=license
     )
