@@ -52,16 +52,9 @@ def main(
     ] = None,
 ) -> None:
     """Token accuracy by entity / O and seen / unseen word, for each decoder."""
-    names = cli.parse_names(decoders)
-    if not names:
-        raise ValueError("--decoders names no decoder")
-    for name in names:
-        cli.check_decoder(name)
-    if (data is None) == (dataset is None):
-        raise ValueError("pass a .spacy file (see convert) or --dataset NAME: one of them")
+    names = cli.check_decoders(decoders)
+    cli.check_source(dataset, data)
     cli.check_pipeline(pipeline)
-    if data is not None:
-        cli.check_file(data, hint=" (write one with `python -m spacy_infnet convert`)")
     torch.set_num_threads(threads)
     source = str(data) if data is not None else f"{dataset.name}/{dataset.split}"
     rows = []

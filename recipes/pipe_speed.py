@@ -55,16 +55,9 @@ def main(
     ] = None,
 ) -> None:
     """Speed and F1 / accuracy of several decoders of one pipeline through nlp.pipe."""
-    names = cli.parse_names(decoders)
-    if not names:
-        raise ValueError("--decoders names no decoder")
-    for name in names:
-        cli.check_decoder(name)
-    if (data is None) == (dataset is None):
-        raise ValueError("pass a .spacy file (see convert) or --dataset NAME: one of them")
+    names = cli.check_decoders(decoders)
+    cli.check_source(dataset, data)
     cli.check_pipeline(pipeline)
-    if data is not None:
-        cli.check_file(data, hint=" (write one with `python -m spacy_infnet convert`)")
     if threads:
         torch.set_num_threads(threads)
     pipes = {}

@@ -190,6 +190,18 @@ def check_decoder(name: str) -> str:
     return name
 
 
+def check_decoders(text: str | None) -> list[str]:
+    """``"viterbi,infnet"`` → ``["viterbi", "infnet"]``, each a key of ``DECODERS``.
+
+    Raises:
+        ValueError: no name, or an unknown one (the message lists the known ones).
+    """
+    names = parse_names(text)
+    if not names:
+        raise ValueError("--decoders names no decoder")
+    return [check_decoder(name) for name in names]
+
+
 def check_pipeline(path: Path) -> Path:
     """``path`` if it is a directory.
 
@@ -415,16 +427,28 @@ def load_examples(
         ValueError: both or neither of ``docbin`` and ``dataset``; the loader's errors.
         FileNotFoundError: ``docbin`` does not exist.
     """
-    if docbin is not None and dataset is not None:
-        raise ValueError("pass a .spacy file or --dataset NAME, not both")
-    if docbin is None and dataset is None:
-        raise ValueError("no data: pass a .spacy file (see convert) or --dataset NAME")
+    check_source(dataset, docbin)
     if docbin is None:
         return dataset.examples(nlp, task, documents=documents)
     from spacy.training import Corpus
 
-    check_file(docbin, hint=" (write one with `python -m spacy_infnet convert`)")
     return list(Corpus(docbin)(nlp))
+
+
+def check_source(dataset: Dataset | None, docbin: Path | None) -> None:
+    """Check that exactly one of a dataset split and a DocBin file is given, and that the
+    file exists.
+
+    Raises:
+        ValueError: both or neither.
+        FileNotFoundError: ``docbin`` does not exist.
+    """
+    if docbin is not None and dataset is not None:
+        raise ValueError("pass a .spacy file or --dataset NAME, not both")
+    if docbin is None and dataset is None:
+        raise ValueError("no data: pass a .spacy file (see convert) or --dataset NAME")
+    if docbin is not None:
+        check_file(docbin, hint=" (write one with `python -m spacy_infnet convert`)")
 
 
 def click_errors() -> tuple[tuple[type, ...], tuple[type, ...]]:

@@ -12,8 +12,7 @@ Serialisation uses spaCy's ``util.to_disk`` / ``to_bytes`` and honours ``exclude
 "vocab", "model"): ``cfg.json`` (JSON) and ``model.safetensors``, written atomically.
 """
 
-# No `from __future__ import annotations`: spaCy validates factory and initialize signatures
-# with pydantic at runtime.
+# No `from __future__ import annotations`: spaCy validates initialize's signature at runtime.
 import json
 import warnings
 from collections.abc import Callable, Iterable, Sequence
@@ -260,9 +259,10 @@ class InfnetTagger(TrainablePipe):
         return self._require_model().predict(words, self.decoder)
 
     def set_annotations(self, docs: Iterable[Doc], predictions: list[list[int]]) -> None:
+        labels = self.labels
         for doc, pred in zip(docs, predictions):
             if pred:
-                set_labels(doc, [self.labels[i] for i in pred], self.task, self.scheme)
+                set_labels(doc, [labels[i] for i in pred], self.task, self.scheme)
 
     # -- serialisation (JSON + safetensors only) ----------------------------------------------
     def state(self) -> dict[str, Any]:
