@@ -334,12 +334,9 @@ def main(
         method = f"{LABELS[arch]} {'local baseline' if objective == 'local' else 'infnet'}"
         table["rows"].append({"method": method, "arch": arch, "objective": objective, **r})
         logger.info("table1: %s: %.2f", method, r["metric"])
-    results.mkdir(parents=True, exist_ok=True)
-    stem = results / f"table1_{short}"
-    stem.with_suffix(".json").write_text(json.dumps(table, indent=2))
-    stem.with_suffix(".md").write_text(markdown(table))
-    logger.info("table1: wrote %s and %s", stem.with_suffix(".json"), stem.with_suffix(".md"))
-    typer.echo(markdown(table))
+    text = markdown(table)
+    cli.write_table(results / f"table1_{short}", table, text)
+    typer.echo(text)
 
 
 def markdown(results: dict) -> str:

@@ -19,7 +19,6 @@ Writes ``results/table6_<task>.json`` and ``.md`` (task: pos, ner, or the datase
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import platform
@@ -262,12 +261,9 @@ def main(
         "sentences_below_viterbi_energy": below,
         "gd_lr1e4_1000_steps_500_sentences_non_finite": non_finite,
     }
-    results.mkdir(parents=True, exist_ok=True)
-    stem = results / f"table6_{short}"
-    stem.with_suffix(".json").write_text(json.dumps(table, indent=2))
-    stem.with_suffix(".md").write_text(markdown(table))
-    logger.info("table6: wrote %s and %s", stem.with_suffix(".json"), stem.with_suffix(".md"))
-    typer.echo(markdown(table))
+    text = markdown(table)
+    cli.write_table(results / f"table6_{short}", table, text)
+    typer.echo(text)
 
 
 def fmt(x, spec: str) -> str:

@@ -451,6 +451,19 @@ def check_source(dataset: Dataset | None, docbin: Path | None) -> None:
         check_file(docbin, hint=" (write one with `python -m spacy_infnet convert`)")
 
 
+def write_table(stem: Path, table: dict, text: str) -> tuple[Path, Path]:
+    """Write a recipe's table as ``STEM.json`` (``table``) and ``STEM.md`` (``text``), each
+    atomically (a temporary file, then a rename); returns the two paths."""
+    from ..pipeline.files import atomic_write
+
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = stem.with_suffix(".json"), stem.with_suffix(".md")
+    atomic_write(paths[0], json.dumps(table, indent=2).encode("utf8"))
+    atomic_write(paths[1], text.encode("utf8"))
+    logger.info("wrote %s and %s", *paths)
+    return paths
+
+
 def click_errors() -> tuple[tuple[type, ...], tuple[type, ...]]:
     """(usage errors, aborts) as a typer command raises them with ``standalone_mode=False``:
     typer ≥ 0.2x vendors click (its errors derive from ``typer.TyperException``, abort is
