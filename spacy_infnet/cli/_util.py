@@ -293,26 +293,15 @@ class Dataset:
         check_loader_options(name, parsed)
         return cls(name=name, path=path, split=split, options=parsed, scheme=scheme)
 
-    def labels(self) -> list[str]:
-        """The split's label names (loads the dataset).
-
-        Raises:
-            ValueError: no such split; the loader's errors.
-        """
-        from ..data import load_dataset
-
-        data = load_dataset(self.name, self.path, **self.options)
-        if self.split not in data:
-            raise ValueError(
-                f"dataset {self.name!r} has no split {self.split!r}; it has {list(data)}"
-            )
-        return list(data[self.split].features["tags"].feature.names)
-
     def ner_scheme(self) -> str:
-        """:attr:`scheme`, else the NER scheme detected from the split's labels."""
+        """:attr:`scheme`, else the NER scheme detected from the split's labels (the split is
+        read once: :func:`~spacy_infnet.pipeline.readers.dataset_examples` reuses it)."""
         from ..core.schemes import detect_scheme
+        from ..pipeline.readers import split_labels
 
-        return self.scheme or detect_scheme(self.labels())
+        if self.scheme:
+            return self.scheme
+        return detect_scheme(split_labels(self.name, self.path, self.split, self.options))
 
     def examples(self, nlp: Any, task: str, documents: bool = False) -> list:
         """The split's gold :class:`spacy.training.Example` objects for a component of

@@ -165,7 +165,7 @@ class BLSTMCRFEnergy(nn.Module):
     ) -> None:
         super().__init__()
         self.config = config
-        self.labels = list(labels)
+        self.labels = tuple(labels)
         self.scheme = scheme
         L = len(self.labels)
         if isinstance(config, TransformerCRFConfig):

@@ -136,7 +136,7 @@ class InfnetModel(nn.Module):
     @property
     def labels(self) -> tuple[str, ...]:
         """The label set, in tensor order."""
-        return tuple(self.energy.labels)
+        return self.energy.labels
 
     @property
     def device(self) -> torch.device:

@@ -45,6 +45,17 @@ def _load_split(name: str, path: str | None, split: str, options: tuple) -> tupl
     )
 
 
+def split_labels(name: str, path: str | None, split: str, options: dict | None = None) -> set:
+    """The tag names that occur in one split (read once per process, shared with
+    :func:`dataset_examples`).
+
+    Raises:
+        ValueError: the dataset has no such split; the loader's errors.
+    """
+    rows = _load_split(name, path, split, tuple(sorted((options or {}).items())))
+    return {tag for _, tags, _ in rows for tag in tags}
+
+
 def _group_documents(rows: list, name: str, split: str) -> list:
     """Merge consecutive sentences of one document: ``(tokens, tags, sent_starts)`` rows."""
     if rows and rows[0][2] is None:
