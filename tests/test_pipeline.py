@@ -327,26 +327,20 @@ def test_pipe_with_two_processes(ner_nlp, conll_dir, tmp_path):
 CONFIG_DATA = {
     # config: (overrides pointing at real data or fixtures, expected task)
     "pos.cfg": ([], "tag"),
-    "ner.cfg": (
-        [
-            "--paths.conll2003",
-            "{shared}/conll2003",
-            "--paths.word_vectors",
-            "{shared}/embeddings/glove.6B.100d.PARTIAL_top2717.dataset_vocab.txt",
-        ],
-        "ner",
-    ),
+    "ner.cfg": (["--paths.conll2003", "{shared}/conll2003"], "ner"),
     "ner_trf.cfg": (
         ["--paths.conll2003", "{shared}/conll2003", "--training.batcher.size", "8"],
         "ner",
     ),
     "morph.cfg": (["--paths.ud_ewt", "{shared}/ud_english_ewt"], "tag"),
     "ccg.cfg": (["--paths.ccgbank", "{root}/tests/fixtures/ccgbank"], "tag"),
+    "ccg_ewt.cfg": (["--paths.ewt_ccg", "{shared}/ewt_ccg"], "tag"),
+    "pos_plain.cfg": ([], "tag"),
 }
 
 
 # Configs whose pipeline trains both stages (energy, then inference network) in one run.
-TWO_STAGE_CONFIGS = {"pos.cfg", "ner.cfg", "ner_trf.cfg"}
+TWO_STAGE_CONFIGS = {"pos.cfg", "pos_plain.cfg", "ner.cfg", "ner_trf.cfg"}
 
 
 @pytest.mark.parametrize("config", sorted(CONFIG_DATA))

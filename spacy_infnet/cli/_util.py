@@ -228,7 +228,9 @@ def check_file(path: Path, what: str = "data file", hint: str = "") -> Path:
 
 
 # -- the options every command shares (typer ``Annotated`` types) ---------------------------
-DATASET_HELP = "dataset: twitter_pos, conll2003, ud_ewt, ccgbank, conll (your own column files)"
+DATASET_HELP = (
+    "dataset: twitter_pos, conll2003, ewt_ccg, ud_ewt, ccgbank, conll (your own column files)"
+)
 PATH_HELP = "data folder of the dataset (not needed for twitter_pos)"
 OPTION_HELP = (
     "loader option KEY=VALUE, passed to spacy_infnet.load_dataset(NAME, PATH, **options); "

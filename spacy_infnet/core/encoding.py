@@ -6,7 +6,15 @@ character indices fed to the character CNN.  :class:`TokenEncoder` owns both voc
 batch of token lists into an :class:`EncodedBatch`, and serialises to plain JSON.
 
 Index conventions: word index 0 = padding, 1 = unknown word; char index 0 = padding,
-1 = unknown character.  Each token also gets a case class (:func:`case_class`), a cheap
+1 = unknown character.
+
+Pretrained word vectors (GloVe, ...): the word vocabulary holds the *training* words only; their
+embedding rows start from the vectors (and are fine-tuned in BLSTM-CRF+).  Every other word that
+the vector table knows keeps its pretrained vector: :meth:`TokenEncoder.set_vectors` attaches the
+table, and :meth:`TokenEncoder.encode` returns those tokens' vectors in
+:attr:`EncodedBatch.pretrained`, which the networks read in place of the unknown word's row
+(:meth:`EncodedBatch.embed`).  A user's text is not the training set: a test word absent from
+training is not an unknown word when the table has it.  Each token also gets a case class (:func:`case_class`), a cheap
 capitalisation feature for inference networks that skip the character CNN (the word lookup is
 usually lowercased).
 """
@@ -18,6 +26,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, fields
 
+import numpy as np
 import torch
 
 PAD, UNK = 0, 1
@@ -60,6 +69,11 @@ class EncodedBatch:
             when the batch was built from tensors alone.
         piece_vectors: [B, T, D] bag-of-pieces word vectors that a piece-embedding inference
             network reads instead of computing them (instance-tailored decoding); normally None.
+        pretrained: [B, T, D] float, the pretrained vector of each token that is outside the
+            training vocabulary but in the encoder's vector table (zeros elsewhere), or None
+            when no token of the batch is such a word.
+        pretrained_mask: [B, T] bool, True where ``pretrained`` holds a token's vector (None
+            together with ``pretrained``).
     """
 
     word_ids: torch.Tensor
@@ -69,6 +83,17 @@ class EncodedBatch:
     dense: bool = False
     words: Sequence[Sequence[str]] | None = None
     piece_vectors: torch.Tensor | None = None
+    pretrained: torch.Tensor | None = None
+    pretrained_mask: torch.Tensor | None = None
+
+    def embed(self, embedding: torch.nn.Module, word_ids: torch.Tensor) -> torch.Tensor:
+        """``embedding(word_ids)`` [B, T, D] with the pretrained vector of every token that has
+        one in :attr:`pretrained` (those tokens' word id is the unknown word's)."""
+        x = embedding(word_ids)
+        if self.pretrained is None:
+            return x
+        pretrained = self.pretrained.to(x.dtype)
+        return torch.where(self.pretrained_mask.unsqueeze(-1), pretrained, x)
 
     @property
     def lengths(self) -> torch.Tensor:
@@ -84,6 +109,8 @@ class EncodedBatch:
             self.dense,
             self.words,
             None if self.piece_vectors is None else self.piece_vectors.to(device),
+            None if self.pretrained is None else self.pretrained.to(device),
+            None if self.pretrained_mask is None else self.pretrained_mask.to(device),
         )
 
 
@@ -139,6 +166,8 @@ class TokenEncoder:
         self.chars: list[str] = ["<pad>", "<unk>"]
         self.word_index: dict[str, int] = {}
         self.char_index: dict[str, int] = {}
+        self.vectors: np.ndarray | None = None
+        self.vector_index: dict[str, int] = {}
         self.add_words(words)
         self.add_chars(chars)
 
@@ -164,19 +193,53 @@ class TokenEncoder:
                 self.char_index[c] = len(self.chars)
                 self.chars.append(c)
 
+    def set_vectors(
+        self,
+        words: Sequence[str],
+        vectors: np.ndarray | None,
+        rows: Sequence[int] | None = None,
+    ) -> None:
+        """Attach a pretrained vector table ``vectors`` [R, D] (float; kept by reference, not
+        copied): ``words[i]`` has row ``rows[i]`` (default: row i, so R = len(words)).  Words
+        are normalised like the vocabulary (:meth:`normalize`); of several words with one
+        normal form the first wins (a frequency-ordered table such as GloVe keeps the most
+        frequent).  ``vectors=None`` detaches the table.
+
+        Raises:
+            ValueError: ``vectors`` is not 2-D, or a row outside it.
+        """
+        if vectors is None:
+            self.vectors, self.vector_index = None, {}
+            return
+        rows = range(len(words)) if rows is None else rows
+        if vectors.ndim != 2 or len(rows) != len(words):
+            raise ValueError(
+                f"a vector table needs shape [R, D] and one row per word, got "
+                f"{tuple(vectors.shape)} for {len(words)} words and {len(rows)} rows"
+            )
+        if len(rows) and (min(rows) < 0 or max(rows) >= vectors.shape[0]):
+            raise ValueError(f"vector rows outside the table of {vectors.shape[0]} rows")
+        index: dict[str, int] = {}
+        for row, word in zip(rows, words):
+            index.setdefault(self.normalize(word), int(row))
+        self.vectors, self.vector_index = vectors, index
+
+    def vector_rows(self, words: Iterable[str]) -> list[int]:
+        """The table row of each (raw) word, −1 where the table lacks it."""
+        index, normalize = self.vector_index, self.normalize
+        return [index.get(normalize(w), -1) for w in words]
+
     @classmethod
     def from_corpus(
         cls,
         sentences: Iterable[Sequence[str]],
         settings: VocabularySettings = VocabularySettings(),
-        *,
-        extra_words: Iterable[str] = (),
     ) -> TokenEncoder:
-        """Build the vocabularies from training sentences.
+        """Build the vocabularies from training sentences (and nothing else: never from dev or
+        test data; a pretrained vector table is attached separately, :meth:`set_vectors`).
 
-        Words occurring at least ``settings.min_freq`` times (after normalisation) are kept,
-        plus ``extra_words`` (e.g. the vocabulary of pretrained vectors), normalised the same
-        way.  Every character of the corpus is kept.
+        Words occurring at least ``settings.min_freq`` times (after normalisation) are kept.
+        Every character of the corpus is kept.
         """
         enc = cls(settings=settings)
         min_freq = settings.min_freq
@@ -187,7 +250,6 @@ class TokenEncoder:
                 word_counts[enc.normalize(tok)] += 1
                 char_counts.update(tok[: enc.max_word_length])
         enc.add_words(w for w, c in word_counts.most_common() if c >= min_freq)
-        enc.add_words(enc.normalize(w) for w in extra_words)
         enc.add_chars(c for c, _ in char_counts.most_common())
         return enc
 
@@ -222,7 +284,8 @@ class TokenEncoder:
         types = list(type_of)
         idx = torch.tensor(flat, dtype=torch.long)
         wi, ci = self.word_index, self.char_index
-        type_words = torch.tensor([wi.get(self.normalize(t), UNK) for t in types], dtype=torch.long)
+        type_word_list = [wi.get(self.normalize(t), UNK) for t in types]
+        type_words = torch.tensor(type_word_list, dtype=torch.long)
         type_case = torch.tensor([case_class(t) for t in types], dtype=torch.long)
         word_ids = torch.zeros((B, T), dtype=torch.long)
         case_ids = torch.zeros((B, T), dtype=torch.long)
@@ -244,7 +307,42 @@ class TokenEncoder:
                 pos = torch.tensor(cells, dtype=torch.long)
                 type_chars[pos[:, 0], pos[:, 1]] = pos[:, 2]
             char_ids[mask] = type_chars[idx]
-        return EncodedBatch(word_ids, char_ids, mask, case_ids, words=sentences)
+        pretrained, pretrained_mask = self._pretrained(types, type_word_list, idx, mask)
+        return EncodedBatch(
+            word_ids,
+            char_ids,
+            mask,
+            case_ids,
+            words=sentences,
+            pretrained=pretrained,
+            pretrained_mask=pretrained_mask,
+        )
+
+    def _pretrained(
+        self, types: list[str], type_words: list[int], idx: torch.Tensor, mask: torch.Tensor
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """[B, T, D] vectors and [B, T] mask of the tokens outside the vocabulary that the
+        vector table has (None, None when there are none)."""
+        if self.vectors is None:
+            return None, None
+        unknown = [k for k, w in enumerate(type_words) if w == UNK]
+        rows = self.vector_rows(types[k] for k in unknown)
+        found = [(k, r) for k, r in zip(unknown, rows) if r >= 0]
+        if not found:
+            return None, None
+        D = self.vectors.shape[1]
+        type_vectors = torch.zeros((len(types), D), dtype=torch.float32)
+        type_has = torch.zeros(len(types), dtype=torch.bool)
+        ks = torch.tensor([k for k, _ in found], dtype=torch.long)
+        table_rows = np.fromiter((r for _, r in found), dtype=np.int64, count=len(found))
+        type_vectors[ks] = torch.from_numpy(np.asarray(self.vectors[table_rows], np.float32))
+        type_has[ks] = True
+        B, T = mask.shape
+        pretrained = torch.zeros((B, T, D), dtype=torch.float32)
+        pretrained_mask = torch.zeros((B, T), dtype=torch.bool)
+        pretrained[mask] = type_vectors[idx]
+        pretrained_mask[mask] = type_has[idx]
+        return pretrained, pretrained_mask
 
     # -- serialisation ----------------------------------------------------------------------
     def to_dict(self) -> dict:

@@ -256,7 +256,7 @@ class BLSTMFeatures(nn.Module):
         word_ids = batch.word_ids
         if self.training:
             word_ids = drop_words(word_ids, batch.mask, self.word_dropout)
-        x = self.embed(word_ids)
+        x = batch.embed(self.embed, word_ids)
         if self.char_cnn is not None:
             x = torch.cat([x, self.char_cnn(batch.char_ids, batch.dense)], dim=-1)
         h = run_blstm(self.lstm, self.input_dropout(x), batch.mask, batch.dense)

@@ -116,20 +116,24 @@ class InfnetModel(nn.Module):
         sentences: Iterable[Sequence[str]],
         infnet_config: InfnetConfig | None = None,
         scheme: str = "none",
-        vectors: tuple[Sequence[str], np.ndarray] | None = None,
+        vectors: tuple[Sequence[str], np.ndarray]
+        | tuple[Sequence[str], np.ndarray, Sequence[int]]
+        | None = None,
     ) -> InfnetModel:
-        """:meth:`build` with vocabularies read from training ``sentences`` (the energy's
-        :class:`~.encoding.VocabularySettings`) and, with ``vectors`` = (words,
-        [len(words), word_dim] array), the words of pretrained vectors, whose vectors then
-        initialise the energy's word embeddings (:meth:`load_vectors`)."""
-        encoder = TokenEncoder.from_corpus(
-            sentences,
-            VocabularySettings.of(energy_config),
-            extra_words=vectors[0] if vectors is not None else (),
-        )
+        """:meth:`build` with vocabularies read from the training ``sentences`` only (the
+        energy's :class:`~.encoding.VocabularySettings`).  With ``vectors`` = (words, table
+        [R, word_dim][, the row of each word]), the pretrained table initialises the training
+        words' embedding rows (:meth:`load_vectors`) and gives every other word it has its
+        pretrained vector (:meth:`set_vectors`).
+
+        Raises:
+            ValueError: vectors whose dimension is not the energy's ``word_dim``.
+        """
+        encoder = TokenEncoder.from_corpus(sentences, VocabularySettings.of(energy_config))
         model = cls.build(energy_config, labels, encoder, infnet_config, scheme)
         if vectors is not None:
-            model.load_vectors(*vectors)
+            model.set_vectors(*vectors)
+            model.load_vectors()
         return model
 
     # -- what it is ---------------------------------------------------------------------------
@@ -152,6 +156,7 @@ class InfnetModel(nn.Module):
             "infnet": None if self.infnet is None else self.infnet.config.to_dict(),
             "stage": self.stage,
             "encoder": self.encoder.to_dict(),
+            "vectors_shape": self.vectors_shape,
         }
 
     @classmethod
@@ -226,27 +231,62 @@ class InfnetModel(nn.Module):
                     f"{part} weights do not fit the saved architecture: {err}"
                 ) from err
 
-    def load_vectors(self, words: Sequence[str], vectors: np.ndarray) -> int:
-        """Copy pretrained word vectors [len(words), word_dim] into the energy's embeddings:
-        each vocabulary row gets the first vector whose word normalises to it.
+    @property
+    def vectors_shape(self) -> list[int] | None:
+        """[V, D] of the attached pretrained vector table (None: no table)."""
+        table = self.encoder.vectors if self.encoder is not None else None
+        return None if table is None else [int(n) for n in table.shape]
+
+    def set_vectors(
+        self,
+        words: Sequence[str],
+        vectors: np.ndarray | None,
+        rows: Sequence[int] | None = None,
+    ) -> None:
+        """Attach (or, with ``vectors=None``, detach) the pretrained table [R, word_dim]
+        (``words[i]`` at row ``rows[i]``, default i) that gives words outside the training
+        vocabulary their vector at prediction time
+        (:meth:`~.encoding.TokenEncoder.set_vectors`).  It is read by reference, not copied,
+        and is not part of :meth:`weights`: a spaCy pipeline keeps it in
+        ``nlp.vocab.vectors``.
+
+        Raises:
+            ValueError: the table's dimension is not the energy's ``word_dim``, or the energy
+                reads no word vectors (a transformer).
+        """
+        if vectors is not None:
+            if not hasattr(self.energy.features, "load_pretrained"):
+                raise ValueError("this energy reads no word vectors (a transformer energy)")
+            dim = self.energy.features.word_dim
+            if vectors.ndim != 2 or vectors.shape[1] != dim:
+                raise ValueError(
+                    f"pretrained vectors have shape {tuple(vectors.shape)}, the word embedding "
+                    f"has dimension {dim}: set word_dim = {vectors.shape[-1]}"
+                )
+        self.encoder.set_vectors(words, vectors, rows)
+
+    def load_vectors(self) -> int:
+        """Copy the attached table's vectors (:meth:`set_vectors`) into the energy's word
+        embedding rows of the vocabulary words it has (the other rows keep their random
+        initialisation).
 
         Returns:
             The number of rows set.
 
         Raises:
-            ValueError: the vectors' dimension differs from the energy's ``word_dim``, or the
-                energy takes no word vectors (a transformer).
+            ValueError: no table is attached.
         """
-        rows: dict[int, int] = {}
-        index = self.encoder.word_index
-        for i, word in enumerate(words):
-            row = index.get(self.encoder.normalize(word))
-            if row is not None:
-                rows.setdefault(row, i)
-        idx = torch.tensor(list(rows), dtype=torch.long, device=self.device)
-        vec = torch.as_tensor(np.asarray(vectors)[list(rows.values())], dtype=torch.float32)
+        table = self.encoder.vectors
+        if table is None:
+            raise ValueError("no pretrained vectors attached: call set_vectors first")
+        index = self.encoder.vector_index
+        pairs = [(row, index[w]) for w, row in self.encoder.word_index.items() if w in index]
+        if not pairs:
+            return 0
+        idx = torch.tensor([p[0] for p in pairs], dtype=torch.long, device=self.device)
+        vec = torch.as_tensor(np.asarray(table[[p[1] for p in pairs]]), dtype=torch.float32)
         self.energy.features.load_pretrained(idx, vec)
-        return len(rows)
+        return len(pairs)
 
     # -- prediction ---------------------------------------------------------------------------
     def active_decoder(self, decoder: Decoder) -> Decoder:

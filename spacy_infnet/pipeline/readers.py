@@ -143,6 +143,7 @@ _FOLDER_CONTENTS = {
     "conll2003": "eng.train, eng.testa, eng.testb",
     "ud_ewt": "en_ewt-ud-{train,dev,test}.conllu",
     "ccgbank": "data/AUTO/SS/wsj_SSDD.auto",
+    "ewt_ccg": "train.auto, dev.auto, test.auto",
 }
 
 

@@ -122,9 +122,19 @@ class InstanceTailoredDecoder(IterativeDecoder):
             k: v.detach().unsqueeze(0).expand(G, *v.shape).clone() for k, v in trainable.items()
         }
         frozen = {}
-        local = _local_vocabulary(words)
         table = net.inputs.embed.weight
-        local_table = torch.cat([table.new_zeros(G, 1, table.shape[1]), table[words]], dim=1)
+        rows_table = table[words]  # [G, n, D]
+        if batch.pretrained_mask is not None:
+            # a word outside the vocabulary with a pretrained vector: its own local row, which
+            # starts from that vector (its word id is the unknown word's)
+            own = batch.pretrained_mask[rows, :n]
+            position = torch.arange(n, device=words.device).expand(G, n)
+            local = torch.where(own, position + 1, _local_vocabulary(torch.where(own, -1, words)))
+            vec = batch.pretrained[rows, :n].to(table)
+            rows_table = torch.where(own.unsqueeze(-1), vec, rows_table)
+        else:
+            local = _local_vocabulary(words)
+        local_table = torch.cat([table.new_zeros(G, 1, table.shape[1]), rows_table], dim=1)
         if table.requires_grad:
             params[_EMBED] = local_table
         else:

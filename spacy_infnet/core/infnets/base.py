@@ -188,7 +188,7 @@ class InputEmbedding(nn.Module):
         word_ids = batch.word_ids
         if self.training:
             word_ids = drop_words(word_ids, batch.mask, self.word_dropout)
-        parts = [self.embed(word_ids)]
+        parts = [batch.embed(self.embed, word_ids)]
         if self.piece_mode:
             pv = batch.piece_vectors
             pv = self.piece_vectors(batch) if pv is None else pv
