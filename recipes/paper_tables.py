@@ -53,6 +53,8 @@ def cell(values: list[float]) -> str:
         return "—"
     if len(values) == 1:
         return f"{values[0]:.2f} (1 seed)"
+    if len(set(values)) == 1:  # Viterbi: the one energy that every stage-2 seed shares
+        return f"{values[0]:.2f} (one energy)"
     return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f} ({len(values)} seeds)"
 
 

@@ -80,6 +80,7 @@ LABELS = {
 }
 OBJECTIVES = ("local", "energy")
 VITERBI = {"@decoders": "spacy_infnet.Viterbi.v1"}
+INFNET = {"@decoders": "spacy_infnet.InferenceNetwork.v1"}
 
 
 @dataclass
@@ -118,7 +119,10 @@ def variant_config(base, arch: str, objective: str, energy: Path, settings: Sett
             "hidden_size": settings.hidden,
         }
     comp["stages"]["objective"] = objective
+    if comp.get("decoder", {}).get("@decoders") != INFNET["@decoders"]:  # an energy-only config
+        comp["decoder"] = dict(INFNET)
     config["paths"]["energy_source"] = str(energy)
+    config["initialize"]["components"]["infnet_tagger"]["energy_source"] = str(energy)
     if settings.constraint_penalty is not None:
         penalty = settings.constraint_penalty
         comp["stages"]["constraint_penalty"] = None if penalty == "hard" else float(penalty)
@@ -383,10 +387,15 @@ def main(
     typer.echo(text)
 
 
+def table_label(name: str) -> str:
+    """ "table4" -> "Table 4" (other names as they are)."""
+    return f"Table {name[5:]}" if name.startswith("table") and name[5:].isdigit() else name
+
+
 def markdown(results: dict) -> str:
     vit = results["rows"][0]
     caption = (
-        f"{results.get('table', 'table1').capitalize()} layout, {results['task']} "
+        f"{table_label(results.get('table', 'table1'))} layout, {results['task']} "
         f"({results['metric']}), one energy ({results['energy']}); networks in the "
         f"{results.get('setting', 'plus')} setting, H = {results['hidden_size']}, "
         f"{results['stage2_epochs']} stage-2 epochs, batches of {results['train_batch']} "

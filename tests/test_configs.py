@@ -88,15 +88,12 @@ def test_debug_config_passes(config, shared_or_none, tmp_path):
     assert not error_lines(text), text
 
 
-@pytest.mark.parametrize("config", ["pos.cfg", "ner.cfg", "morph.cfg"])
+@pytest.mark.parametrize("config", ["pos.cfg", "ner.cfg", "morph.cfg", "ccg_ewt.cfg"])
 def test_debug_data_passes(config, request, tmp_path):
     needs_shared = any(not folder.startswith("{root}") for folder in DATA[config].values())
     # ner, morph: skipped without the real data
     shared = request.getfixturevalue("shared_data") if needs_shared else None
     args = data_overrides(config, shared, tmp_path)
-    if config == "ner.cfg":
-        vectors = shared / "embeddings" / "glove.6B.100d.PARTIAL_top2717.dataset_vocab.txt"
-        args += ["--paths.word_vectors", str(vectors)]
     res = spacy_cli("debug", "data", f"configs/{config}", *args, *SLICE)
     text = output(res)
     assert res.returncode == 0, text
