@@ -201,24 +201,6 @@ class InfnetTagger(TrainablePipe):
     def _reads_word_vectors(self) -> bool:
         return hasattr(self._energy_config, "fine_tune_embeddings")
 
-    def _attach_vectors(self, model: InfnetModel, shape: Sequence[int] | None, where: str) -> None:
-        """Give ``model`` the vocabulary's vector table, which must have the saved ``shape``.
-
-        Raises:
-            ValueError: the vocabulary's table is missing or of another shape.
-        """
-        if not shape:
-            return
-        table = word_vectors.vocab_table(self.vocab)
-        have = None if table is None else list(table[1].shape)
-        if have != list(shape):
-            raise ValueError(
-                f"the model reads a word-vector table of shape {list(shape)}, but "
-                f"nlp.vocab.vectors has {'none' if have is None else have}: load the whole "
-                "pipeline (spacy.load), whose vocab/vectors comes with it"
-            )
-        model.set_vectors(*table)
-
     def _initialize_from_energy(self, source: str | Path, n_train: int) -> None:
         """Load a trained energy (stage 1 done) from a pipeline or component directory."""
         if self._infnet_config is None:
@@ -231,13 +213,7 @@ class InfnetTagger(TrainablePipe):
             files.read_json(where / files.CFG_FILE),
             files.read_weights(where / files.WEIGHTS_FILE),
         )
-        shape = state.get("vectors_shape")
-        table = word_vectors.vocab_table(self.vocab)
-        if shape and (table is None or list(table[1].shape) != list(shape)):
-            for vocab_dir in (where / "vocab", where.parent / "vocab"):
-                if (vocab_dir / "vectors").exists():  # the energy's own table
-                    self.vocab.from_disk(vocab_dir, exclude=["lookups"])
-                    break
+        word_vectors.load_saved_table(self.vocab, where, state.get("vectors_shape"))
         self._restore(state, weights, str(where), infnet=self._infnet_config)
         self.cfg["energy_source"] = str(source)
         self.schedule = TwoStageSchedule(self.stages, n_train, "energy")
@@ -331,7 +307,7 @@ class InfnetTagger(TrainablePipe):
                 if state.get("task") != self.task:
                     raise ValueError(f"saved task {state.get('task')!r} is not {self.task!r}")
                 model = InfnetModel.from_config(state, **infnet)
-                self._attach_vectors(model, state.get("vectors_shape"), where)
+                word_vectors.attach(model, self.vocab, state.get("vectors_shape"))
                 self._set_model(model)
                 self.scheme = state.get("scheme", self.scheme)
                 self.constraints = state.get("constraints", self.constraints)

