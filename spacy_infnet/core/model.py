@@ -238,17 +238,11 @@ class InfnetModel(nn.Module):
         return None if table is None else [int(n) for n in table.shape]
 
     def set_vectors(
-        self,
-        words: Sequence[str],
-        vectors: np.ndarray | None,
-        rows: Sequence[int] | None = None,
+        self, words: Sequence[str], vectors: np.ndarray | None, rows: Sequence[int] | None = None
     ) -> None:
-        """Attach (or, with ``vectors=None``, detach) the pretrained table [R, word_dim]
-        (``words[i]`` at row ``rows[i]``, default i) that gives words outside the training
-        vocabulary their vector at prediction time
-        (:meth:`~.encoding.TokenEncoder.set_vectors`).  It is read by reference, not copied,
-        and is not part of :meth:`weights`: a spaCy pipeline keeps it in
-        ``nlp.vocab.vectors``.
+        """:meth:`.encoding.TokenEncoder.set_vectors` after checking the table's width: the
+        table gives words outside the training vocabulary their vector at prediction time; it
+        is not part of :meth:`weights` (a spaCy pipeline keeps it in ``nlp.vocab.vectors``).
 
         Raises:
             ValueError: the table's dimension is not the energy's ``word_dim``, or the energy

