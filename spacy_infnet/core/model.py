@@ -106,6 +106,7 @@ class InfnetModel(nn.Module):
             pieces = energy.features.piece_bags() if infnet_config.piece_embeddings else None
             n = len(energy.labels)
             infnet = build_infnet(infnet_config, n, encoder.n_words, encoder.n_chars, pieces)
+            infnet.inputs.reads_vectors = energy.features.infnet_reads_vectors
         return cls(energy, infnet, encoder)
 
     @classmethod
@@ -245,17 +246,20 @@ class InfnetModel(nn.Module):
         is not part of :meth:`weights` (a spaCy pipeline keeps it in ``nlp.vocab.vectors``).
 
         Raises:
-            ValueError: the table's dimension is not the energy's ``word_dim``, or the energy
-                reads no word vectors (a transformer).
+            ValueError: the table's dimension is not the energy's (``word_dim``, or a
+                transformer's ``vectors_dim``), or the energy reads no word vectors.
         """
         if vectors is not None:
-            if not hasattr(self.energy.features, "load_pretrained"):
-                raise ValueError("this energy reads no word vectors (a transformer energy)")
-            dim = self.energy.features.word_dim
-            if vectors.ndim != 2 or vectors.shape[1] != dim:
+            dim = self.energy.features.vector_dim
+            if not dim:
                 raise ValueError(
-                    f"pretrained vectors have shape {tuple(vectors.shape)}, the word embedding "
-                    f"has dimension {dim}: set word_dim = {vectors.shape[-1]}"
+                    "this energy reads no word vectors (a transformer energy with vectors_dim = 0)"
+                )
+            if vectors.ndim != 2 or vectors.shape[1] != dim:
+                name = "word_dim" if hasattr(self.energy.config, "word_dim") else "vectors_dim"
+                raise ValueError(
+                    f"pretrained vectors have shape {tuple(vectors.shape)}, the energy's word "
+                    f"vectors have dimension {dim}: set {name} = {vectors.shape[-1]}"
                 )
         self.encoder.set_vectors(words, vectors, rows)
 

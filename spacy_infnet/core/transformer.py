@@ -7,13 +7,16 @@ The energy keeps its form (Tu & Gimpel 2019, §2),
 but the feature vector of word t is read from a transformer instead of a BLSTM over word
 embeddings:
 
-    f(x, t) = BLSTM?( dropout( [ pool_t(Transformer(pieces(x))) ; CharCNN(x_t) ; case(x_t) ] ) )
+    f(x, t) = BLSTM?( dropout( [ pool_t(Transformer(pieces(x))) ; e(x_t) ; CharCNN(x_t) ; case(x_t) ] ) )
 
 ``pieces`` and ``pool`` are :mod:`spacy_infnet.core.pieces`: words become subword pieces, long
 sentences or documents are cut into overlapping windows (never truncated), and each word takes
 the vector of its first piece or the mean of its pieces.  The character CNN (§2.1) and a case
 embedding are optional; they give back the capitalisation that an uncased model (such as
-all-MiniLM-L6-v2) never sees.  An optional BLSTM on top (``hidden_size > 0``) follows.  The
+all-MiniLM-L6-v2) never sees.  ``e(x_t)`` are optional static word vectors (GloVe beside the
+pooled vectors, ``vectors_dim > 0``): the rows of training words start from the pretrained table
+and are fine-tuned (``fine_tune_vectors``) as in BLSTM-CRF+ (§2.1), and every other word the
+table has keeps its pretrained vector (:class:`~.encoding.EncodedBatch`).  An optional BLSTM on top (``hidden_size > 0``) follows.  The
 transformer is fine-tuned with the energy or frozen (``fine_tune=False``: no gradient, always in
 eval mode).
 
@@ -26,6 +29,7 @@ static word vectors read off the transformer's input embeddings (:meth:`word_emb
 from __future__ import annotations
 
 import importlib
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,6 +128,10 @@ class TransformerCRFConfig(VocabularySettings, CharSettings):
         char_cnn: a character CNN beside the pooled vectors (:class:`~.features.CharSettings`).
         case_dim: size of a case-class embedding (an uncased model never sees capitals; 0:
             none).
+        vectors_dim: width of static word vectors read beside the pooled vectors (50 for
+            GloVe 6B 50d; 0: none).  The table is the pipeline's (``[initialize.components.
+            infnet_tagger] vectors``) and must have this width.
+        fine_tune_vectors: update the training words' rows of those vectors (False: fixed).
         hidden_size, n_layers: a BLSTM on top, units per direction (0: none).
         dropout: on the concatenated word features and on the output.
 
@@ -143,9 +151,16 @@ class TransformerCRFConfig(VocabularySettings, CharSettings):
     stride: int | None = None
     char_cnn: bool = True
     case_dim: int = 16
+    vectors_dim: int = 0
+    fine_tune_vectors: bool = True
     hidden_size: int = 0
     n_layers: int = 1
     dropout: float = 0.1
+
+    @property
+    def reads_vectors(self) -> bool:
+        """Whether the energy reads a pretrained word-vector table (``vectors_dim > 0``)."""
+        return self.vectors_dim > 0
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -154,6 +169,8 @@ class TransformerCRFConfig(VocabularySettings, CharSettings):
                 f"TransformerCRF.v1: unknown pooling {self.pooling!r}; expected one of "
                 f"{POOLING_MODES}"
             )
+        if self.vectors_dim < 0:
+            raise ValueError(f"TransformerCRF.v1: vectors_dim must be ≥ 0, got {self.vectors_dim}")
         if self.learning_rate_schedule not in SCHEDULES:
             raise ValueError(
                 "TransformerCRF.v1: unknown learning_rate_schedule "
@@ -168,6 +185,8 @@ class TransformerFeatures(nn.Module):
         config: the energy's settings (:class:`TransformerCRFConfig`).
         n_chars: character vocabulary size; 0 (or ``config.char_cnn`` false) disables the
             character CNN.
+        n_words: word vocabulary size (index 0 = padding, 1 = unknown) of the static word
+            vectors; needed when ``config.vectors_dim > 0``.
         pretrained: load the pretrained weights (True at initialisation); False builds the
             architecture only, for weights restored from a saved pipeline.
 
@@ -175,10 +194,20 @@ class TransformerFeatures(nn.Module):
 
     Raises:
         TransformerNotFoundError: the model cannot be loaded.
+        ValueError: ``config.vectors_dim > 0`` with ``n_words < 2``.
     """
 
+    #: Inference networks distilled from this energy do not read the static vector table:
+    #: their word rows live in the transformer's input-embedding space (:meth:`word_embeddings`)
+    #: and unseen words get their piece embeddings instead.
+    infnet_reads_vectors = False
+
     def __init__(
-        self, config: TransformerCRFConfig, n_chars: int = 0, pretrained: bool = True
+        self,
+        config: TransformerCRFConfig,
+        n_chars: int = 0,
+        pretrained: bool = True,
+        n_words: int = 0,
     ) -> None:
         super().__init__()
         self.model_name = config.model
@@ -200,7 +229,20 @@ class TransformerFeatures(nn.Module):
         self.case_embed = (
             nn.Embedding(N_CASE_CLASSES, case_dim, padding_idx=0) if case_dim else None
         )
-        in_dim = dim + (config.char_filters if chars else 0) + case_dim
+        self.embed = None
+        if config.vectors_dim:
+            if n_words < 2:
+                raise ValueError(
+                    f"TransformerCRF.v1: vectors_dim = {config.vectors_dim} needs the word "
+                    f"vocabulary size (n_words ≥ 2), got {n_words}"
+                )
+            self.embed = nn.Embedding(n_words, config.vectors_dim, padding_idx=0)
+            bound = math.sqrt(3.0 / config.vectors_dim)
+            nn.init.uniform_(self.embed.weight, -bound, bound)
+            with torch.no_grad():
+                self.embed.weight[0].zero_()
+            self.embed.weight.requires_grad_(config.fine_tune_vectors)
+        in_dim = dim + config.vectors_dim + (config.char_filters if chars else 0) + case_dim
         self.input_dropout = nn.Dropout(dropout)
         self.lstm = (
             nn.LSTM(
@@ -224,11 +266,31 @@ class TransformerFeatures(nn.Module):
             self.transformer.eval()  # a frozen transformer never drops out
         return self
 
+    @property
+    def vector_dim(self) -> int:
+        """Width of the pretrained word-vector table this energy reads (0: none)."""
+        return 0 if self.embed is None else self.embed.embedding_dim
+
     def load_pretrained(self, rows: torch.Tensor, vectors: torch.Tensor) -> None:
-        raise ValueError(
-            "a transformer energy takes no pretrained word vectors (its inputs are subword "
-            "pieces): remove `vectors` from [initialize.components.infnet_tagger]"
-        )
+        """Copy pretrained vectors into the static word-vector rows ``rows`` ([K] long,
+        [K, vectors_dim]).
+
+        Raises:
+            ValueError: the energy reads no static vectors, or ``vectors`` of another width.
+        """
+        if self.embed is None:
+            raise ValueError(
+                "this transformer energy reads no static word vectors: set its vectors_dim to "
+                "the table's width (50 for GloVe 6B 50d) or remove `vectors` from "
+                "[initialize.components.infnet_tagger]"
+            )
+        if vectors.shape[1] != self.embed.embedding_dim:
+            raise ValueError(
+                f"pretrained vectors have dimension {vectors.shape[1]}, the energy's static "
+                f"word vectors {self.embed.embedding_dim}: set vectors_dim = {vectors.shape[1]}"
+            )
+        with torch.no_grad():
+            self.embed.weight[rows] = vectors.to(self.embed.weight)
 
     def transformer_parameters(self) -> list[nn.Parameter]:
         """The transformer's own parameters (for their separate learning rate)."""
@@ -250,6 +312,8 @@ class TransformerFeatures(nn.Module):
             ).last_hidden_state
         x = pool_words(hidden, pieces, self.pooling)  # [B, T, H], T as in batch.mask
         parts = [x]
+        if self.embed is not None:
+            parts.append(batch.embed(self.embed, batch.word_ids))
         if self.char_cnn is not None:
             parts.append(self.char_cnn(batch.char_ids, batch.dense))
         if self.case_embed is not None:

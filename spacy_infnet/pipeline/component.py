@@ -164,7 +164,7 @@ class InfnetTagger(TrainablePipe):
         validate_examples(examples, "InfnetTagger.initialize")
         if not examples:
             raise ValueError("infnet_tagger.initialize: no training examples")
-        reads = hasattr(self._energy_config, "fine_tune_embeddings")  # not a transformer
+        reads = self._energy_config.reads_vectors
         table = word_vectors.training_table(self.vocab, vectors, prune_vectors, reads)
         if energy_source:
             self._initialize_from_energy(energy_source, len(examples))

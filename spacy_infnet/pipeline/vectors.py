@@ -197,7 +197,8 @@ def training_table(
         if source:
             raise ValueError(
                 f"infnet_tagger: vectors = {source!r}, but this energy reads no word vectors "
-                "(a transformer energy): set vectors = null"
+                "(a transformer energy with vectors_dim = 0): set its vectors_dim to the "
+                "table's width, or vectors = null"
             )
         return None
     return vocab_table(vocab)

@@ -124,7 +124,7 @@ class InstanceTailoredDecoder(IterativeDecoder):
         frozen = {}
         table = net.inputs.embed.weight
         rows_table = table[words]  # [G, n, D]
-        if batch.pretrained_mask is not None:
+        if batch.pretrained_mask is not None and net.inputs.reads_vectors:
             # a word outside the vocabulary with a pretrained vector: its own local row, which
             # starts from that vector (its word id is the unknown word's)
             own = batch.pretrained_mask[rows, :n]

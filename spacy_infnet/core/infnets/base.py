@@ -129,6 +129,10 @@ class InputEmbedding(nn.Module):
             self.embed.weight[0].zero_()
         self.embed.weight.requires_grad_(config.fine_tune_embeddings)
         self.word_dropout = config.word_dropout
+        #: read the encoder's pretrained vectors for words outside the vocabulary
+        #: (:meth:`.encoding.EncodedBatch.embed`); False when the word rows live in another
+        #: space than the table (distilled from a transformer energy: set by the model).
+        self.reads_vectors = True
         self.pieces = None  # WordPieceBags, set by build_infnet in piece mode
         self.piece_embed = None
         if config.piece_embeddings:
@@ -188,7 +192,7 @@ class InputEmbedding(nn.Module):
         word_ids = batch.word_ids
         if self.training:
             word_ids = drop_words(word_ids, batch.mask, self.word_dropout)
-        parts = [batch.embed(self.embed, word_ids)]
+        parts = [batch.embed(self.embed, word_ids) if self.reads_vectors else self.embed(word_ids)]
         if self.piece_mode:
             pv = batch.piece_vectors
             pv = self.piece_vectors(batch) if pv is None else pv
