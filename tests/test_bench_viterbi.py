@@ -285,13 +285,15 @@ def test_missing_peer_is_reported_as_skipped(tmp_path, monkeypatch):
     result, out = run_main(tmp_path)
     assert result.exit_code == 0
     for row in json.loads(out.read_text())["rows"]:
-        for peer in vp.PEERS:
+        for peer in ("pytorch-crf", "torch-struct"):
             assert row[peer]["status"] == "skipped"
             assert row[peer]["reason"] == vp.NOT_INSTALLED
-        assert row["agreement"]["compared"] == []
+        # our own torch path needs no package: it is still compared
+        assert row["ours-torch"]["status"] == "ok"
+        assert row["agreement"]["compared"] == ["ours-torch"]
     md = out.with_suffix(".md").read_text()
     assert md.count("skipped: not installed (pip install pytorch-crf / torch-struct") == 4
-    assert "n/a (no peer ran)" in md
+    assert "identical paths" in md
 
 
 def test_one_missing_peer_leaves_the_other_compared(monkeypatch):
@@ -300,7 +302,7 @@ def test_one_missing_peer_leaves_the_other_compared(monkeypatch):
     row = vp.bench_cell(vp.random_problem(4, [3, 2, 5], seed=1), repeats=1)
     assert row["pytorch-crf"]["reason"] == vp.NOT_INSTALLED
     assert row["torch-struct"]["status"] == "ok"
-    assert row["agreement"]["compared"] == ["torch-struct"]
+    assert row["agreement"]["compared"] == ["torch-struct", "ours-torch"]
     assert row["agreement"]["identical"] == 3
 
 

@@ -338,3 +338,60 @@ def test_constrained_rounding_is_the_best_allowed_sequence_by_enumeration():
     assert 3 <= broken < len(constrained) - 3, broken
     with pytest.raises(ValueError, match="rounding"):
         InferenceNetworkDecoder(rounding="round")
+
+
+# -- the hybrid decoder -----------------------------------------------------------------------
+
+
+def hybrid_setting(seed: int = 3, B: int = 24, T: int = 6):
+    """A random (untrained) BLSTM-CRF energy under BIOES, whose emissions depend on the words
+    (so a sub-batch gets its own rows' potentials), an untrained CNN Ψ and a padded batch."""
+    torch.manual_seed(seed)
+    config = BLSTMCRFConfig(word_dim=6, hidden_size=4, char_cnn=False, dropout=0.0)
+    energy = BLSTMCRFEnergy(config, LABELS, n_words=10, n_chars=2, scheme="bioes").eval()
+    with torch.no_grad():
+        energy.emission.weight.mul_(8)
+    g = torch.Generator().manual_seed(seed)
+    lengths = torch.randint(1, T + 1, (B,), generator=g)
+    mask = torch.arange(T)[None] < lengths[:, None]
+    words = torch.randint(2, 10, (B, T), generator=g) * mask
+    batch = EncodedBatch(words, torch.zeros(B, T, 1, dtype=torch.long), mask)
+    return InfnetModel(energy, small_infnet("cnn")), batch
+
+
+def test_hybrid_redecodes_exactly_the_unsure_or_ill_formed_sentences_with_viterbi():
+    """Each sentence is Ψ's argmax unless that breaks BIOES or its least probable label is
+    under τ; then it is the Viterbi output of the full batch (the sub-batch run gives the same
+    tags as running Viterbi on every sentence).  τ > 1 is Viterbi everywhere; the set of
+    re-decoded sentences grows with τ."""
+    from spacy_infnet.core.decoders import HybridDecoder
+    from spacy_infnet.core.decoders.infnet import breaks_scheme
+
+    model, batch = hybrid_setting()
+    viterbi = ViterbiDecoder().decode(model, batch).tags
+    argmax = InferenceNetworkDecoder().decode(model, batch).tags
+    with torch.no_grad():
+        probs = torch.softmax(model.infnet(batch), dim=-1)
+    lengths = batch.mask.sum(dim=1).tolist()
+    confidence = torch.tensor(
+        [min(float(probs[b, t, argmax[b, t]]) for t in range(n)) for b, n in enumerate(lengths)]
+    )
+    broken = breaks_scheme(model.energy, argmax, batch.mask)
+    assert 0 < int(broken.sum()) < len(lengths)
+    previous = -1
+    for tau in (0.0, float(confidence.median()), 2.0):
+        out = HybridDecoder(threshold=tau).decode(model, batch)
+        redo = broken | (confidence < tau)
+        assert torch.equal(out.extra["redecoded"], redo)
+        torch.testing.assert_close(out.extra["confidence"], confidence)
+        want = torch.where(redo[:, None], viterbi, argmax)
+        assert torch.equal(out.tags, want), tau
+        assert int(redo.sum()) > previous
+        previous = int(redo.sum())
+    assert torch.equal(HybridDecoder(threshold=2.0).decode(model, batch).tags, viterbi)
+    # constrained rounding: nothing is ill-formed, τ = 0 is the constrained infnet output
+    constrained = InferenceNetworkDecoder(rounding="constrained").decode(model, batch).tags
+    out = HybridDecoder(threshold=0.0, rounding="constrained").decode(model, batch)
+    assert not out.extra["redecoded"].any() and torch.equal(out.tags, constrained)
+    with pytest.raises(ValueError, match="threshold"):
+        HybridDecoder(threshold=-0.1)

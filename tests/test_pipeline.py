@@ -456,3 +456,97 @@ def test_loading_and_tagging_import_neither_datasets_nor_pyarrow(small_pos_pipel
     )
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip().splitlines()[-1] == "[]"
+
+
+# -- confidence and k-best on the Doc ---------------------------------------------------------
+
+
+def _ner_docs(nlp, conll_dir, limit=60):
+    examples = dataset_examples(
+        nlp, "conll2003", "test", path=str(conll_dir), task="ner", limit=limit
+    )
+    return [[t.text for t in eg.reference] for eg in examples]
+
+
+def test_confidence_and_kbest_are_written_only_when_asked(ner_nlp, conll_dir):
+    """Off by default: nothing beyond the labels.  With confidence on and Viterbi k = 5: the
+    scored spans are doc.ents with probabilities in (0, 1]; every token has the probability of
+    its label; the k-best list starts with the labels written, its energies ascend and equal the
+    energy of each listed sequence computed separately; entity probabilities never fall under
+    the k-best lower bound (the probability mass of the listed sequences that contain the
+    entity) and the tokens' marginals bound them from above."""
+    from spacy_infnet.core.crf import log_partition
+    from spacy_infnet.core.schemes import tags_to_spans
+    from spacy_infnet.pipeline.outputs import SPANS_KEY
+
+    words = _ner_docs(ner_nlp, conll_dir)
+    tagger = ner_nlp.get_pipe("infnet_tagger")
+    plain = list(ner_nlp.pipe([Doc(ner_nlp.vocab, words=w) for w in words]))
+    assert all(SPANS_KEY not in d.spans for d in plain)
+    old = tagger.decoder
+    tagger.confidence = True
+    tagger.decoder = registry.resolve({"d": {"@decoders": "spacy_infnet.Viterbi.v1", "k": 5}})["d"]
+    try:
+        docs = list(ner_nlp.pipe([Doc(ner_nlp.vocab, words=w) for w in words]))
+    finally:
+        tagger.confidence, tagger.decoder = False, old
+    model, labels = tagger.torch_model, tagger.labels
+    entities = 0
+    for doc, before in zip(docs, plain):
+        assert [(e.start, e.end, e.label_) for e in doc.ents] == [
+            (e.start, e.end, e.label_) for e in before.ents
+        ]
+        group = doc.spans[SPANS_KEY]
+        assert [(s.start, s.end, s.label_) for s in group] == [
+            (e.start, e.end, e.label_) for e in doc.ents
+        ]
+        scores = group.attrs["scores"]
+        assert len(scores) == len(group) and all(0 < p <= 1 for p in scores)
+        probs = [t._.infnet_confidence for t in doc]
+        assert all(0 < p <= 1 for p in probs)
+        kbest = doc._.infnet_kbest
+        assert 1 <= len(kbest) <= 5
+        first = kbest[0]["labels"]
+        assert tags_to_spans(first, "bioes") == [(e.start, e.end, e.label_) for e in doc.ents]
+        energies = [k["energy"] for k in kbest]
+        assert energies == sorted(energies)
+        index = {name: i for i, name in enumerate(labels)}
+        seqs = [[index[x] for x in k["labels"]] for k in kbest]
+        recomputed = model.energies([[t.text for t in doc]] * len(seqs), seqs)
+        assert recomputed == pytest.approx(energies, abs=1e-3)
+        batch = model.encode([[t.text for t in doc]])
+        with torch.no_grad():
+            pot = model.energy.potentials(batch)
+            log_z = float(
+                log_partition(
+                    pot.emissions,
+                    pot.transitions,
+                    pot.mask,
+                    pot.start_transitions,
+                    pot.end_transitions,
+                )
+            )
+        p_seq = [torch.tensor(-e - log_z).exp().item() for e in energies]
+        for span, p in zip(group, scores):
+            key = (span.start, span.end, span.label_)
+            lower = sum(q for q, k in zip(p_seq, kbest) if key in tags_to_spans(k["labels"]))
+            assert p >= lower - 1e-4
+            assert p <= min(probs[span.start : span.end]) + 1e-4
+            entities += 1
+    assert entities >= 20
+
+
+def test_confidence_under_the_inference_network_is_its_own_probability(small_pos_pipeline):
+    nlp = spacy.load(small_pos_pipeline)
+    tagger = nlp.get_pipe("infnet_tagger")
+    tagger.confidence = True
+    words = [["@user", "this", "is", "sooo", "good", "lol"], ["going", "home", "now"]]
+    docs = list(nlp.pipe([Doc(nlp.vocab, words=w) for w in words]))
+    model = tagger.torch_model
+    batch = model.encode(words)
+    with torch.no_grad():
+        probs = torch.softmax(model.infnet(batch), dim=-1).amax(dim=-1)
+    for b, doc in enumerate(docs):
+        got = [t._.infnet_confidence for t in doc]
+        assert got == pytest.approx(probs[b, : len(doc)].tolist(), abs=1e-5)
+        assert "infnet_ents" not in doc.spans  # a tagging task has no entities

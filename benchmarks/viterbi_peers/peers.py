@@ -13,7 +13,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from spacy_infnet.core.crf import viterbi
+from spacy_infnet.core.crf import _viterbi, viterbi
 
 from .problems import MIN_LENGTH, Problem
 
@@ -32,8 +32,8 @@ __all__ = [
     "torch_struct_tags",
 ]
 
-PEERS = ("pytorch-crf", "torch-struct")
-_PEER_MODULES = {"pytorch-crf": "torchcrf", "torch-struct": "torch_struct"}
+PEERS = ("pytorch-crf", "torch-struct", "ours-torch")
+_PEER_MODULES = {"pytorch-crf": "torchcrf", "torch-struct": "torch_struct"}  # ours-torch: none
 NOT_INSTALLED = (
     "skipped: not installed (pip install pytorch-crf / torch-struct, or the [dev] extra)"
 )
@@ -80,6 +80,24 @@ class OursDecoder:
         _, tags = viterbi(
             p.emissions, p.transitions, p.mask, p.start_transitions, p.end_transitions
         )
+        if progress is not None:
+            progress(p.batch_size, 1.0)
+        return tags
+
+
+class OursTorchDecoder(OursDecoder):
+    """Our batched torch recursion (``crf._viterbi``) alone, without the compiled CPU kernel
+    that :func:`~spacy_infnet.core.crf.viterbi` dispatches small CPU batches to: the Viterbi of
+    releases before it, as a same-run reference."""
+
+    name = "ours-torch"
+
+    def __call__(self, progress: Progress | None = None) -> Tensor:
+        p = self.problem
+        with torch.no_grad():
+            _, tags = _viterbi(
+                p.emissions, p.transitions, p.mask, p.start_transitions, p.end_transitions
+            )
         if progress is not None:
             progress(p.batch_size, 1.0)
         return tags
@@ -294,7 +312,8 @@ class TorchStructDecoder:
 
 
 def make_decoder(name: str, problem: Problem, torch_struct_max_gib: float = 2.0):
-    """The decoder ``name`` (``"ours"``, ``"pytorch-crf"`` or ``"torch-struct"``) for ``problem``.
+    """The decoder ``name`` (``"ours"``, ``"ours-torch"``, ``"pytorch-crf"`` or ``"torch-struct"``)
+    for ``problem``.
 
     Raises:
         PeerSkipped: the peer is not installed, or (torch-struct) over the memory cap.
@@ -306,4 +325,6 @@ def make_decoder(name: str, problem: Problem, torch_struct_max_gib: float = 2.0)
         return PytorchCRFDecoder(problem)
     if name == "torch-struct":
         return TorchStructDecoder(problem, torch_struct_max_gib * _GIB)
+    if name == "ours-torch":
+        return OursTorchDecoder(problem)
     raise ValueError(f"unknown decoder {name!r}; known: ours, {', '.join(PEERS)}")

@@ -231,7 +231,15 @@ def environment() -> dict:
         "platform": platform.platform(),
         "python": platform.python_version(),
         "peer_versions": versions,
+        "numba_kernel": _numba_version(),
     }
+
+
+def _numba_version() -> str | None:
+    """numba's version when our compiled CPU Viterbi kernel is available, else None."""
+    from spacy_infnet.core import viterbi_cpu
+
+    return importlib.metadata.version("numba") if viterbi_cpu.available() else None
 
 
 def _pipeline_label(directory: str) -> str:
@@ -413,15 +421,15 @@ def markdown(results: dict) -> str:
         "",
         (
             "| potentials | L | B | ours s | pytorch-crf s (×ratio) | torch-struct s (×ratio) "
-            "| agreement |"
+            "| ours, torch path s (×ratio) | agreement |"
         ),
-        "|---|---:|---:|---:|---|---|---|",
+        "|---|---:|---:|---:|---|---|---|---|",
     ]
     for row in results["rows"]:
         lines.append(
             f"| {row['source']} | {row['labels']} | {row['batch']} "
             f"| {_fmt_seconds(row['ours']['seconds'])} "
             f"| {_peer_cell(row.get('pytorch-crf'))} | {_peer_cell(row.get('torch-struct'))} "
-            f"| {_agreement_cell(row['agreement'])} |"
+            f"| {_peer_cell(row.get('ours-torch'))} | {_agreement_cell(row['agreement'])} |"
         )
     return "\n".join(lines) + "\n"

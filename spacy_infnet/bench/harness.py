@@ -52,9 +52,13 @@ from ..pipeline.registry import DECODERS
 
 logger = logging.getLogger("spacy.infnet")
 
-#: Decoders run when none are named: every method of :data:`DECODERS` with its registry
-#: defaults (the paper's five); variants such as "infnet_constrained" run on request.
-DEFAULT_DECODERS = tuple(name for name, entry in DECODERS.items() if not entry.settings)
+#: Decoders run when none are named: the paper's five methods of :data:`DECODERS` with their
+#: registry defaults; variants such as "infnet_constrained" and methods beyond the paper
+#: ("hybrid": ``bench-beyond``) run on request.
+BEYOND_THE_PAPER = ("hybrid",)
+DEFAULT_DECODERS = tuple(
+    name for name, entry in DECODERS.items() if not entry.settings and name not in BEYOND_THE_PAPER
+)
 #: Decoders whose learning rate ``tune_learning_rates`` picks on the validation split.
 TUNABLE = ("gd", "tailored", "warm_gd")
 #: The unknown-supertag label, always wrong (CCG, §5).

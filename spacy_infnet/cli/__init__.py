@@ -10,6 +10,7 @@ Commands (``--help`` on each lists every option):
     evaluate PIPELINE [DATA]   spaCy's scores on a DocBin or --dataset split, any decoder
                                                                                   (:mod:`.evaluate`)
     bench PIPELINE...          speed, accuracy, energy, search error per decoder  (:mod:`.bench`)
+    bench-beyond PIPELINE      hybrid curve, confidence calibration, k-best oracle (:mod:`.beyond`)
     export PIPELINE OUT        a Hugging Face Hub model repository                (:mod:`.hub`)
     push PIPELINE ORG/NAME     export and upload to the Hub                       (:mod:`.hub`)
 
@@ -30,6 +31,7 @@ import typer
 
 from ._util import Opt, UserError, click_errors, setup_logging
 from .bench import bench_cli
+from .beyond import bench_beyond_cli
 from .data import convert_cli
 from .evaluate import evaluate_cli
 from .hub import export_cli, push_cli
@@ -58,6 +60,7 @@ def _options(
 app.command("convert")(convert_cli)
 app.command("evaluate")(evaluate_cli)
 app.command("bench")(bench_cli)
+app.command("bench-beyond")(bench_beyond_cli)
 app.command("export")(export_cli)
 app.command("push")(push_cli)
 

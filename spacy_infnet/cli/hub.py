@@ -36,13 +36,22 @@ def export_cli(
     ] = None,
     license: LicenseOpt = None,
     wheel: WheelOpt = False,
+    onnx: Annotated[
+        bool, Opt(help="decode with the inference network on onnxruntime (writes infnet.onnx)")
+    ] = False,
 ) -> None:
     """Write a Hugging Face Hub model repository of a trained pipeline."""
     from ..hub import build_wheel, save_pretrained
 
     check_pipeline(pipeline)
     out = save_pretrained(
-        pipeline, output, bench=bench, model_name=name, repo_id=repo_id, license=license
+        pipeline,
+        output,
+        bench=bench,
+        model_name=name,
+        repo_id=repo_id,
+        license=license,
+        onnx=onnx,
     )
     if wheel:
         msg.good(f"wrote {build_wheel(out, out, name=name)}")

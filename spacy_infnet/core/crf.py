@@ -59,6 +59,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from . import viterbi_cpu
+
 __all__ = [
     "crf_energy",
     "crf_nll",
@@ -81,6 +83,16 @@ _SLAB_LAYOUT_MAX_LABELS = 128
 # (O(B·L²) multiply-adds through BLAS, [B, L] autograd memory per step) instead of a logsumexp
 # over a [B, L, L] tensor per step.
 _MATMUL_FORWARD_MIN_LABELS = 64
+# Small CPU batches (float32 / float64, numba installed) are decoded by the compiled kernel of
+# spacy_infnet.core.viterbi_cpu, one row at a time, instead of the batched torch recursion, whose
+# time at small B is per-step dispatch overhead.  Measured with one torch thread (random
+# potentials, Twitter POS lengths, T = 12..38; a 2-core CPU shared with a training job): the
+# kernel was faster at every size tried, L = 9..400 and B = 1..3000 (B·T·L² up to 1.8e10),
+# x5-15 at B <= 10, x3-14 at B = 100..3000 (two runs).  So with one torch thread: always.
+# The kernel is single-threaded while torch splits its large ops over intra-op threads, so with
+# more threads it is used only up to this B·T·L² (sentences of 38 tokens: ~1500 at L = 17, ~700
+# at L = 25, 4 at L = 321), a conservative cut: several threads could not be timed there.
+_NUMBA_MAX_WORK = 1 << 24
 
 
 # --------------------------------------------------------------------------
@@ -422,6 +434,12 @@ def viterbi(
     without autograd (inputs are detached).  Ties are broken towards the
     lowest label index.
 
+    On the CPU, float32 / float64 batches are decoded instead by the compiled
+    kernel of :mod:`spacy_infnet.core.viterbi_cpu` (identical results) when
+    numba is installed and either torch runs one thread or ``B · T · L²`` is
+    at most ``_NUMBA_MAX_WORK``; its first call in a process compiles it or
+    loads it from numba's disk cache.
+
     Args:
         emissions: ``[B, T, L]``.
         transitions: ``[L, L]``; ``transitions[i, j]`` scores ``i -> j``.
@@ -439,6 +457,21 @@ def viterbi(
     emissions, transitions, mask, start_transitions, end_transitions = _prepare(
         emissions, transitions, mask, start_transitions, end_transitions
     )
+    B, T, L = emissions.shape
+    if (
+        emissions.device.type == "cpu"
+        and emissions.dtype in (torch.float32, torch.float64)
+        and (B * T * L * L <= _NUMBA_MAX_WORK or torch.get_num_threads() == 1)
+        and viterbi_cpu.available()
+    ):
+        # Zero-copy numpy views (detached only where needed: a few µs matter at B = 1).
+        arrays = [
+            None if t is None else (t.detach() if t.requires_grad else t).numpy()
+            for t in (emissions, transitions, start_transitions, end_transitions)
+        ]
+        lengths = None if mask is None else mask.numpy().sum(axis=1)
+        score, tags = viterbi_cpu.viterbi(arrays[0], arrays[1], lengths, arrays[2], arrays[3])
+        return torch.from_numpy(score), torch.from_numpy(tags)
     with torch.no_grad():
         emissions = emissions.detach()
         transitions = transitions.detach()
@@ -446,7 +479,6 @@ def viterbi(
             start_transitions = start_transitions.detach()
         if end_transitions is not None:
             end_transitions = end_transitions.detach()
-        B, T, L = emissions.shape
         if B == 0 or T == 0 or L == 0:
             return (
                 emissions.new_zeros(B),

@@ -100,6 +100,27 @@ class EncodedBatch:
         """[B] long: the number of real tokens per sentence."""
         return self.mask.sum(dim=1)
 
+    def select(self, rows: torch.Tensor) -> EncodedBatch:
+        """The sub-batch of sentences ``rows`` ([K] long, in that order), cut to the longest of
+        them (every tensor keeps its device; ``words`` follows)."""
+        T = max(int(self.mask[rows].sum(dim=1).max()) if len(rows) else 0, 1)
+
+        def cut(t: torch.Tensor | None) -> torch.Tensor | None:
+            return None if t is None else t[rows, :T]
+
+        words = None if self.words is None else [self.words[int(i)] for i in rows]
+        return EncodedBatch(
+            cut(self.word_ids),
+            cut(self.char_ids),
+            cut(self.mask),
+            cut(self.case_ids),
+            self.dense and bool(self.mask[rows, :T].all()),
+            words,
+            cut(self.piece_vectors),
+            cut(self.pretrained),
+            cut(self.pretrained_mask),
+        )
+
     def to(self, device: torch.device | str) -> EncodedBatch:
         return EncodedBatch(
             self.word_ids.to(device),

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .decoders import Decoder, ViterbiDecoder
+from .decoders import Decoded, Decoder, ViterbiDecoder
 from .encoding import EncodedBatch, TokenEncoder, VocabularySettings
 from .energy import (
     BLSTMCRFEnergy,
@@ -76,6 +76,10 @@ class InfnetModel(nn.Module):
         self.infnet = infnet
         self.encoder = encoder
         self.stage = stage
+        #: Ψ exported and run outside torch (``backend = "onnx"`` of the infnet decoder): an
+        #: object with ``logits(batch) -> ndarray [B, T, L]``, set by
+        #: :func:`spacy_infnet.serving.attach_onnx` (None: not exported).
+        self.onnx_runner: Any = None
 
     @classmethod
     def build(
@@ -303,20 +307,29 @@ class InfnetModel(nn.Module):
         infnet = decoder.needs_infnet and self.infnet is not None and self.infnet.config.char_cnn
         return bool(energy or infnet)
 
-    def predict(self, words: Sequence[Sequence[str]], decoder: Decoder) -> list[list[int]]:
-        """Label indices per sentence (each as long as its sentence; [] for an empty one)
-        under ``decoder`` (:meth:`active_decoder`), with the networks in eval mode."""
-        out: list[list[int]] = [[] for _ in words]
+    def decode_words(
+        self, words: Sequence[Sequence[str]], decoder: Decoder
+    ) -> tuple[list[int], EncodedBatch | None, Decoded | None]:
+        """Encode the non-empty sentences of ``words`` and decode them with ``decoder``
+        (:meth:`active_decoder`), the networks in eval mode: (their indices in ``words``, the
+        batch, the decoder's output), or ``([], None, None)`` when every sentence is empty."""
         rows = [i for i, w in enumerate(words) if len(w)]
         if not rows:
-            return out
+            return rows, None, None
         decoder = self.active_decoder(decoder)
         batch = self.encode([words[i] for i in rows], chars=self.reads_chars(decoder))
         self.eval()
         with torch.no_grad():
-            tags = decoder.decode(self, batch).tags.cpu().tolist()
-        for i, row in zip(rows, tags):
-            out[i] = row[: len(words[i])]
+            return rows, batch, decoder.decode(self, batch)
+
+    def predict(self, words: Sequence[Sequence[str]], decoder: Decoder) -> list[list[int]]:
+        """Label indices per sentence (each as long as its sentence; [] for an empty one)
+        under ``decoder`` (:meth:`active_decoder`), with the networks in eval mode."""
+        out: list[list[int]] = [[] for _ in words]
+        rows, _, decoded = self.decode_words(words, decoder)
+        if decoded is not None:
+            for i, row in zip(rows, decoded.tags.cpu().tolist()):
+                out[i] = row[: len(words[i])]
         return out
 
     @torch.no_grad()

@@ -40,6 +40,28 @@ def _as_language(nlp_or_path):
     return nlp_or_path, None
 
 
+def _with_onnx_decoder(nlp, component: str):
+    """``nlp`` reloaded with its tagger's decoder set to the inference network on the ONNX
+    backend (so that the saved config says so and ``to_disk`` writes the ONNX file).
+
+    Raises:
+        ValueError: the tagger has no trained inference network.
+    """
+    import spacy
+
+    tagger = nlp.get_pipe(component)
+    if tagger.infnet is None or tagger.stage != "infnet":
+        raise ValueError("onnx: this pipeline has no trained inference network to export")
+    block = {
+        "@decoders": "spacy_infnet.InferenceNetwork.v1",
+        "rounding": getattr(tagger.decoder, "rounding", "argmax"),
+        "backend": "onnx",
+    }
+    with tempfile.TemporaryDirectory(prefix="spacy-infnet-export-") as tmp:
+        nlp.to_disk(tmp)
+        return spacy.load(tmp, config={"components": {component: {"decoder": block}}})
+
+
 def _tagger_name(nlp) -> str:
     names = [name for name, c in nlp.pipeline if c.__class__.__name__ == "InfnetTagger"]
     if len(names) != 1:
@@ -85,6 +107,7 @@ def save_pretrained(
     model_name: str | None = None,
     repo_id: str | None = None,
     license: str | None = None,
+    onnx: bool = False,
 ) -> Path:
     """Write a trained pipeline as a Hub model repository in ``out_dir``.
 
@@ -96,6 +119,10 @@ def save_pretrained(
             weights checksum must be that of the exported ``infnet_tagger`` weights file
             (:func:`.card.load_bench`); None uses meta.json's dev scores.
         model_name, repo_id, license: for the model card (:func:`.card.build_card`).
+        onnx: serve the inference network with onnxruntime: the exported pipeline's decoder
+            becomes ``spacy_infnet.InferenceNetwork.v1`` with ``backend = "onnx"`` (its
+            rounding kept) and ``infnet_tagger/infnet.onnx`` is written beside the weights
+            (needs the ``[onnx]`` extra).
 
     Returns:
         ``out_dir`` as a Path.
@@ -118,6 +145,8 @@ def save_pretrained(
     out = Path(out_dir)
     _prepare_dir(out)
     logger.info("exporting %s to %s", source or "the pipeline", out)
+    if onnx:
+        nlp = _with_onnx_decoder(nlp, component)
     nlp.to_disk(out)
     config = build_config(nlp, component, out)
     text = json.dumps(config, indent=2, ensure_ascii=False) + "\n"

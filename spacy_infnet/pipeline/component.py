@@ -34,6 +34,7 @@ from ..core.decoders import Decoder
 from ..core.energy import EnergyConfig
 from ..core.infnets import InfnetConfig
 from ..core.model import InfnetModel
+from ..core.prediction import Prediction, predict_details
 from ..core.schemes import labels_for_scheme
 from ..training.allocator import fix_mmap_threshold
 from ..training.schedule import TwoStageSchedule, distilled_score
@@ -41,6 +42,7 @@ from ..training.stages import TwoStageSettings
 from . import files
 from . import vectors as word_vectors
 from .annotations import gold_batch, label_set, set_labels
+from .outputs import register_extensions, write_details
 from .scorers import score_infnet
 
 TASKS = ("ner", "tag")
@@ -61,7 +63,8 @@ class InfnetTagger(TrainablePipe):
     Args: the factory's settings (README, "The component's settings"): ``task``, ``scheme``
     ("bioes"/"iob2", NER only), ``constraints``, ``energy_config``, ``infnet_config`` (None:
     energy only; both built into networks at ``initialize``), ``stages``, ``decoder``,
-    ``scorer`` (called with ``task``).  ``torch_model`` is the
+    ``scorer`` (called with ``task``), ``confidence`` (write token and entity probabilities,
+    :mod:`.outputs`) and ``confidence_temperature`` (their temperature scaling).  ``torch_model`` is the
     :class:`~spacy_infnet.core.model.InfnetModel` (None until initialised or loaded);
     ``model`` is spaCy's thinc wrapper around it.
 
@@ -82,6 +85,8 @@ class InfnetTagger(TrainablePipe):
         stages: TwoStageSettings = TwoStageSettings(),  # noqa: B008 (frozen)
         decoder: Decoder,
         scorer: Callable | None = score_infnet,
+        confidence: bool = False,
+        confidence_temperature: float = 1.0,
     ) -> None:
         if task not in TASKS:
             raise ValueError(f"infnet_tagger: unknown task {task!r}; expected one of {TASKS}")
@@ -92,6 +97,15 @@ class InfnetTagger(TrainablePipe):
         self.constraints = bool(constraints) and task == "ner"
         self._energy_config, self._infnet_config = energy_config, infnet_config
         self.stages, self.decoder, self.scorer = stages, decoder, scorer
+        self.confidence = bool(confidence)
+        if not confidence_temperature > 0:
+            raise ValueError(
+                f"infnet_tagger: confidence_temperature must be > 0, got {confidence_temperature}"
+            )
+        self.confidence_temperature = float(confidence_temperature)
+        self._onnx_file: Path | None = None  # a saved export of Ψ (files.ONNX_FILE)
+        if self.confidence:
+            register_extensions()
         self.cfg: dict[str, Any] = {"task": task, "vectors": None, "energy_source": None}
         self.torch_model: InfnetModel | None = None
         self.model = None  # thinc's wrapper of torch_model, for spaCy's optimizer
@@ -126,6 +140,10 @@ class InfnetTagger(TrainablePipe):
     def _set_model(self, model: InfnetModel) -> None:
         self.torch_model = model.to(self.device)
         self.model = PyTorchWrapper_v2(model)
+
+    @property
+    def _onnx_backend(self) -> bool:
+        return getattr(self.decoder, "backend", "torch") == "onnx"
 
     def _require_model(self) -> InfnetModel:
         if self.torch_model is None:
@@ -222,6 +240,7 @@ class InfnetTagger(TrainablePipe):
         examples = list(examples)
         validate_examples(examples, "InfnetTagger.update")
         model = self._require_model()
+        model.onnx_runner = None  # an ONNX export of Ψ goes stale with this update
         if self.schedule is None:  # trained on after loading: no switch, no epochs
             self.schedule = TwoStageSchedule(self.stages, None, model.stage)
         self.schedule.before_update(model)
@@ -255,16 +274,33 @@ class InfnetTagger(TrainablePipe):
         return {**scores, **distilled_score(model)}
 
     # -- prediction ---------------------------------------------------------------------------
-    def predict(self, docs: Iterable[Doc]) -> list[list[int]]:
-        """Decode ``docs``; returns one list of label indices per doc (empty docs → [])."""
+    def predict(self, docs: Iterable[Doc]) -> list[list[int]] | list[Prediction]:
+        """Decode ``docs``: one list of label indices per doc (empty docs → []), or, with
+        ``confidence`` on or a k-best decoder, one :class:`~spacy_infnet.core.prediction.
+        Prediction` per doc (:mod:`.outputs` says what is written)."""
         words = [[t.text for t in doc] for doc in docs]
-        return self._require_model().predict(words, self.decoder)
+        model = self._require_model()
+        if self._onnx_backend and model.onnx_runner is None:
+            from ..serving.onnx import attach_onnx  # onnx and onnxruntime: the [onnx] extra
 
-    def set_annotations(self, docs: Iterable[Doc], predictions: list[list[int]]) -> None:
+            attach_onnx(model, self._onnx_file)
+        if not self.confidence and getattr(self.decoder, "k", 1) == 1:
+            return model.predict(words, self.decoder)
+        scheme = self.scheme if self.task == "ner" else None
+        return predict_details(
+            model, words, self.decoder, self.confidence, scheme, self.confidence_temperature
+        )
+
+    def set_annotations(
+        self, docs: Iterable[Doc], predictions: list[list[int]] | list[Prediction]
+    ) -> None:
         labels = self.labels
         for doc, pred in zip(docs, predictions):
-            if pred:
-                set_labels(doc, [labels[i] for i in pred], self.task, self.scheme)
+            tags = pred.tags if isinstance(pred, Prediction) else pred
+            if tags:
+                set_labels(doc, [labels[i] for i in tags], self.task, self.scheme)
+            if isinstance(pred, Prediction):
+                write_details(doc, pred, labels)
 
     # -- serialisation (JSON + safetensors only) ----------------------------------------------
     def state(self) -> dict[str, Any]:
@@ -321,6 +357,10 @@ class InfnetTagger(TrainablePipe):
                 p, files.weight_bytes(self._require_model().weights())
             ),
         }
+        if self._onnx_backend:  # Ψ as ONNX beside its weights, for `backend = "onnx"`
+            from ..serving.onnx import export_infnet
+
+            writers[files.ONNX_FILE] = lambda p: export_infnet(self._require_model(), p)
         util.to_disk(path, writers, exclude)
 
     def from_disk(self, path: str | Path, *, exclude: Iterable[str] = ()) -> "InfnetTagger":
@@ -329,6 +369,7 @@ class InfnetTagger(TrainablePipe):
             files.CFG_FILE: lambda p: read.__setitem__("state", files.read_json(p)),
             "vocab": lambda p: p.exists() and self.vocab.from_disk(p, exclude=exclude),
             files.WEIGHTS_FILE: lambda p: read.__setitem__("weights", files.read_weights(p)),
+            files.ONNX_FILE: lambda p: setattr(self, "_onnx_file", p if p.is_file() else None),
         }
         util.from_disk(path, readers, exclude)
         self._restore(read.get("state"), read.get("weights"), str(path))

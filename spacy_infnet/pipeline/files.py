@@ -15,6 +15,8 @@ from safetensors.torch import save as save_safetensors
 
 CFG_FILE = "cfg.json"
 WEIGHTS_FILE = "model.safetensors"
+#: the inference network exported for ``backend = "onnx"`` (:mod:`spacy_infnet.serving.onnx`)
+ONNX_FILE = "infnet.onnx"
 
 
 def atomic_write(path: Path, data: bytes) -> None:

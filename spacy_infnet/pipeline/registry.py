@@ -29,6 +29,7 @@ from spacy.util import registry
 from ..core.decoders import (
     Decoder,
     GradientDescentDecoder,
+    HybridDecoder,
     InferenceNetworkDecoder,
     InstanceTailoredDecoder,
     ViterbiDecoder,
@@ -72,6 +73,7 @@ DECODERS: dict[str, DecoderName] = {
     "gd": DecoderName("spacy_infnet.GradientDescent.v1", {}, "gradient descent"),
     "tailored": DecoderName("spacy_infnet.InstanceTailored.v1", {}, "instance-tailored infnet"),
     "warm_gd": DecoderName("spacy_infnet.WarmStartGD.v1", {}, "warm-started GD"),
+    "hybrid": DecoderName("spacy_infnet.Hybrid.v1", {}, "hybrid (inference network, then Viterbi)"),
 }
 
 
@@ -103,6 +105,8 @@ DEFAULT_CONFIG = {
     "stages": {"@misc": "spacy_infnet.TwoStage.v1"},
     "decoder": {"@decoders": "spacy_infnet.Viterbi.v1"},
     "scorer": {"@scorers": "spacy_infnet.scorer.v1"},
+    "confidence": False,
+    "confidence_temperature": 1.0,
 }
 
 
@@ -133,6 +137,8 @@ def make_infnet_tagger(
     stages: TwoStageSettings,
     decoder: Decoder,
     scorer: Callable | None,
+    confidence: bool,
+    confidence_temperature: float,
 ) -> InfnetTagger:
     """Create an :class:`InfnetTagger` (see the module docstring for the settings)."""
     return InfnetTagger(
@@ -146,6 +152,8 @@ def make_infnet_tagger(
         stages=stages,
         decoder=decoder,
         scorer=scorer,
+        confidence=confidence,
+        confidence_temperature=confidence_temperature,
     )
 
 
@@ -164,6 +172,7 @@ make_tailored_decoder = registry.decoders("spacy_infnet.InstanceTailored.v1")(
     InstanceTailoredDecoder
 )
 make_warm_gd_decoder = registry.decoders("spacy_infnet.WarmStartGD.v1")(WarmStartGDDecoder)
+make_hybrid_decoder = registry.decoders("spacy_infnet.Hybrid.v1")(HybridDecoder)
 
 
 # -- inference networks (§4.1): one function per architecture over InfnetConfig's fields -------

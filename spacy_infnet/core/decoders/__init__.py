@@ -2,6 +2,7 @@
 
 from .base import Decoded, Decoder, DecodingModel, require_infnet
 from .gradient import GradientDescentDecoder, IterativeDecoder, WarmStartGDDecoder
+from .hybrid import HybridDecoder
 from .infnet import InferenceNetworkDecoder
 from .tailored import InstanceTailoredDecoder
 from .viterbi import ViterbiDecoder
@@ -11,6 +12,7 @@ __all__ = [
     "Decoder",
     "DecodingModel",
     "GradientDescentDecoder",
+    "HybridDecoder",
     "InferenceNetworkDecoder",
     "InstanceTailoredDecoder",
     "IterativeDecoder",

@@ -19,7 +19,7 @@ from typing import Protocol
 import torch
 
 from ..encoding import EncodedBatch
-from ..energy import BLSTMCRFEnergy
+from ..energy import BLSTMCRFEnergy, Potentials
 from ..infnets import InferenceNetwork
 
 
@@ -39,12 +39,18 @@ class Decoded:
         tags: [B, T] long, predicted label indices (0 on padding).
         energy: [B] float, E_Θ(x, ŷ) of the discrete output (nats), or None when the decoder
             was asked not to run the energy (an inference network at prediction time).
-        extra: method-specific tensors (e.g. "relaxed_energy" [B], the energy of A_Ψ(x)).
+        extra: method-specific tensors (e.g. "relaxed_energy" [B], the energy of A_Ψ(x);
+            Viterbi with k > 1: "kbest_tags" [B, k, T] and "kbest_energies" [B, k]).
+        potentials: the energy's potentials of the whole batch, when the decoder computed them
+            (Viterbi), so that marginals need no second pass of the feature network.
+        logits: [B, T, L] the inference network's output, when the decoder ran it.
     """
 
     tags: torch.Tensor
     energy: torch.Tensor | None
     extra: dict[str, torch.Tensor] = field(default_factory=dict)
+    potentials: Potentials | None = None
+    logits: torch.Tensor | None = None
 
 
 class Decoder(ABC):

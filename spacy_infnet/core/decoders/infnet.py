@@ -25,6 +25,17 @@ from ..energy import BLSTMCRFEnergy
 from .base import Decoded, Decoder, DecodingModel, require_infnet
 
 ROUNDINGS = ("argmax", "constrained")
+#: Where Ψ runs: torch, or onnxruntime on an exported graph (``model.onnx_runner``).
+BACKENDS = ("torch", "onnx")
+
+
+def breaks_scheme(energy: BLSTMCRFEnergy, tags: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """[B] bool: whether each row of ``tags`` [B, T] (``mask`` [B, T]) uses a label bigram,
+    first or last label that the energy's tag scheme forbids (never, with scheme "none")."""
+    trans, start, end = energy.transition_penalty, energy.start_penalty, energy.end_penalty
+    # the penalties the path pays: 0 where the scheme allows it, < 0 where it breaks
+    zeros = torch.zeros((*tags.shape, trans.shape[0]), device=tags.device)
+    return sequence_score(zeros, trans, tags, mask, start, end).lt(0)
 
 
 def constrained_rounding(
@@ -40,9 +51,7 @@ def constrained_rounding(
     log_probs = torch.log_softmax(logits.float(), dim=-1)
     trans, start, end = energy.transition_penalty, energy.start_penalty, energy.end_penalty
     tags = log_probs.argmax(dim=-1).masked_fill(~mask, 0)
-    # the penalties the argmax path pays: 0 where the scheme allows it, < 0 where it breaks
-    paid = sequence_score(torch.zeros_like(log_probs), trans, tags, mask, start, end)
-    rows = paid.lt(0).nonzero().squeeze(1)
+    rows = breaks_scheme(energy, tags, mask).nonzero().squeeze(1)
     if len(rows):
         T = int(mask[rows].sum(dim=1).max())
         _, fixed = viterbi(log_probs[rows, :T], trans, mask[rows, :T], start, end)
@@ -58,33 +67,56 @@ class InferenceNetworkDecoder(Decoder):
             network; off for fast prediction).
         rounding: "argmax" (per position, the paper's) or "constrained" (the best sequence
             the tag scheme allows; see the module docstring).
+        backend: "torch", or "onnx": Ψ runs in onnxruntime from its exported graph
+            (``model.onnx_runner``, which a spaCy pipeline attaches on first use:
+            :mod:`spacy_infnet.serving.onnx`); the tags are the same.  Energies
+            (``report_energy``) are always computed in torch.
 
     Raises:
-        ValueError: an unknown ``rounding``.
+        ValueError: an unknown ``rounding`` or ``backend``; at decoding, backend "onnx" on a
+            model without an exported network.
     """
 
     name = "infnet"
     needs_infnet = True
 
-    def __init__(self, report_energy: bool = False, rounding: str = "argmax") -> None:
+    def __init__(
+        self, report_energy: bool = False, rounding: str = "argmax", backend: str = "torch"
+    ) -> None:
         if rounding not in ROUNDINGS:
             raise ValueError(f"rounding must be one of {ROUNDINGS}, got {rounding!r}")
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         self.report_energy = report_energy
         self.uses_energy = report_energy
         self.rounding = rounding
+        self.backend = backend
 
     @torch.no_grad()
     def decode(self, model: DecodingModel, batch: EncodedBatch) -> Decoded:
         net = require_infnet(self, model)
-        logits = net(batch)
+        if self.backend == "onnx":
+            runner = getattr(model, "onnx_runner", None)
+            if runner is None:
+                raise ValueError(
+                    "backend 'onnx': this model has no exported inference network; call "
+                    "spacy_infnet.serving.attach_onnx(model) (a spaCy pipeline does it itself)"
+                )
+            logits = torch.from_numpy(runner.logits(batch)).to(batch.mask.device)
+        else:
+            logits = net(batch)
         if self.rounding == "constrained":
             tags = constrained_rounding(model.energy, logits, batch.mask)
         else:
             tags = net.discretize(logits, batch.mask)
         if not self.report_energy:
-            return Decoded(tags=tags, energy=None)
+            return Decoded(tags=tags, energy=None, logits=logits)
         potentials = model.energy.potentials(batch)
         relaxed = potentials.energy(net.relaxed(logits, batch.mask))
         return Decoded(
-            tags=tags, energy=potentials.tag_energy(tags), extra={"relaxed_energy": relaxed}
+            tags=tags,
+            energy=potentials.tag_energy(tags),
+            extra={"relaxed_energy": relaxed},
+            potentials=potentials,
+            logits=logits,
         )
