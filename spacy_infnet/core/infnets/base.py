@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from ..encoding import N_CASE_CLASSES, EncodedBatch
-from ..features import CharCNN, CharSettings, drop_words
+from ..features import CharCNN, CharSettings, drop_words, word_embedding
 
 ARCHITECTURES = ("cnn", "blstm", "seq2seq")
 
@@ -122,12 +122,8 @@ class InputEmbedding(nn.Module):
 
     def __init__(self, config: InfnetConfig, n_words: int, n_chars: int) -> None:
         super().__init__()
-        self.embed = nn.Embedding(n_words, config.word_dim, padding_idx=0)
+        self.embed = word_embedding(n_words, config.word_dim, config.fine_tune_embeddings)
         bound = math.sqrt(3.0 / config.word_dim)
-        nn.init.uniform_(self.embed.weight, -bound, bound)
-        with torch.no_grad():
-            self.embed.weight[0].zero_()
-        self.embed.weight.requires_grad_(config.fine_tune_embeddings)
         self.word_dropout = config.word_dropout
         #: read the encoder's pretrained vectors for words outside the vocabulary
         #: (:meth:`.encoding.EncodedBatch.embed`); False when the word rows live in another
