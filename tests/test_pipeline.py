@@ -194,7 +194,7 @@ def test_serialisation_honours_exclude(pos_nlp, tmp_path):
 def test_a_write_that_fails_midway_leaves_the_saved_files_whole(pos_nlp, tmp_path, monkeypatch):
     """Files are written to a temporary name and renamed: a failure (or a kill) while writing
     leaves the previous file as it was and no partial file behind."""
-    from spacy_infnet.pipeline import files
+    from spacy_infnet import fileio  # the package's one atomic writer
 
     pos_nlp.to_disk(tmp_path / "p")
     target = tmp_path / "p" / "infnet_tagger" / "model.safetensors"
@@ -203,7 +203,7 @@ def test_a_write_that_fails_midway_leaves_the_saved_files_whole(pos_nlp, tmp_pat
     def fail(fd):
         raise OSError("disk full (simulated)")
 
-    monkeypatch.setattr(files.os, "fsync", fail)
+    monkeypatch.setattr(fileio.os, "fsync", fail)
     with torch.no_grad():
         next(pos_nlp.get_pipe("infnet_tagger").energy.parameters()).add_(1.0)
     with pytest.raises(OSError, match="simulated"):

@@ -30,6 +30,7 @@ from spacy.tokens import Doc
 from spacy.training import Example
 from spacy.util import registry
 
+from ..fileio import atomic_write
 from ..pipeline.registry import decoder_block
 
 logger = logging.getLogger("spacy.infnet")
@@ -301,7 +302,6 @@ def oracle(
 def curve_figure(rows: Sequence[dict[str, Any]], path: str | Path, title: str) -> Path:
     """The hybrid curve: score (%) against sentences/s (log scale), the hybrid rows as a line
     labelled by τ, one marker per other decoder; a PNG at ``path``, written atomically."""
-    from ..pipeline.files import atomic_write
     from .plots import COLORS, MARKERS, _pyplot
 
     plt = _pyplot()

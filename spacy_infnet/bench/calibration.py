@@ -34,6 +34,8 @@ from typing import Any
 
 import numpy as np
 
+from ..fileio import atomic_write
+
 __all__ = ["expected_calibration_error", "reliability_diagram", "reliability_table"]
 
 
@@ -196,9 +198,6 @@ def reliability_diagram(
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    # The component's atomic writer; imported here, since spacy_infnet.pipeline imports spaCy.
-    from ..pipeline.files import atomic_write
 
     full = [row for row in table if row["count"]]
     width = 1.0 / n_bins

@@ -47,6 +47,23 @@ def word_embedding(n_words: int, dim: int, trainable: bool = True) -> nn.Embeddi
     return embed
 
 
+def copy_rows(embed: nn.Embedding, rows: torch.Tensor, vectors: torch.Tensor, setting: str) -> None:
+    """Copy pretrained ``vectors`` [K, dim] into the rows ``rows`` [K] of ``embed``.
+
+    Raises:
+        ValueError: ``vectors`` of another width (the message names the config ``setting``
+            to change).
+    """
+    dim = embed.embedding_dim
+    if vectors.shape[1] != dim:
+        raise ValueError(
+            f"pretrained vectors have dimension {vectors.shape[1]}, the word embedding has "
+            f"{dim}: set {setting} = {vectors.shape[1]}"
+        )
+    with torch.no_grad():
+        embed.weight[rows] = vectors.to(embed.weight)
+
+
 def drop_words(word_ids: torch.Tensor, mask: torch.Tensor, p: float) -> torch.Tensor:
     """Word dropout: each real word index of ``word_ids`` [B, T] (``mask`` [B, T] True) becomes
     the unknown word with probability ``p``, so that the network learns to read unknown words
@@ -265,13 +282,7 @@ class BLSTMFeatures(nn.Module):
 
     def load_pretrained(self, rows: torch.Tensor, vectors: torch.Tensor) -> None:
         """Copy pretrained vectors into the embedding rows ``rows`` ([K] long, [K, word_dim])."""
-        if vectors.shape[1] != self.embed.embedding_dim:
-            raise ValueError(
-                f"pretrained vectors have dimension {vectors.shape[1]}, the word embedding "
-                f"has {self.embed.embedding_dim}: set word_dim = {vectors.shape[1]}"
-            )
-        with torch.no_grad():
-            self.embed.weight[rows] = vectors.to(self.embed.weight)
+        copy_rows(self.embed, rows, vectors, "word_dim")
 
     def forward(self, batch: EncodedBatch) -> torch.Tensor:
         word_ids = batch.word_ids

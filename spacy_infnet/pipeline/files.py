@@ -5,34 +5,18 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file
 from safetensors.torch import save as save_safetensors
 
+from ..fileio import atomic_write  # noqa: F401  (the package's writers import it from here)
+
 CFG_FILE = "cfg.json"
 WEIGHTS_FILE = "model.safetensors"
 #: the inference network exported for ``backend = "onnx"`` (:mod:`spacy_infnet.serving.onnx`)
 ONNX_FILE = "infnet.onnx"
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same directory and a rename,
-    so that a reader (or a run killed mid-write) never sees a half-written file."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def state_bytes(state: dict) -> bytes:

@@ -41,7 +41,6 @@ import copy
 import functools
 import hashlib
 import json
-import os
 import tempfile
 import warnings
 from collections.abc import Sequence
@@ -52,7 +51,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..core.decoders.infnet import ROUNDINGS, constrained_rounding
+from ..core.decoders.infnet import round_logits
 from ..core.encoding import N_CASE_CLASSES, EncodedBatch
 from ..core.features import CharCNN
 from ..core.infnets import (
@@ -62,6 +61,7 @@ from ..core.infnets import (
     InputEmbedding,
     Seq2SeqInferenceNetwork,
 )
+from ..fileio import atomic_write
 
 #: Every graph input, in graph order (a graph has the subset its network reads).
 INPUT_NAMES = ("word_ids", "char_ids", "case_ids", "mask", "pretrained", "pretrained_mask")
@@ -455,18 +455,8 @@ def export_infnet(model: Any, path: Path | str, opset: int | None = None) -> Pat
             entry = graph.metadata_props.add()
             entry.key, entry.value = META + key, value
         onnx.checker.check_model(graph, full_check=True)
-        data = graph.SerializeToString()
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.chmod(tmp, 0o644)  # mkstemp's files are private; a model file is not
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        # a model file is readable by others (mkstemp's files are private)
+        atomic_write(path, graph.SerializeToString(), mode=0o644)
     return path
 
 
@@ -642,23 +632,16 @@ def tags_from_logits(
     rounding: str = "argmax",
     energy: Any = None,
 ) -> torch.Tensor:
-    """Tags [B, T] long (0 at padding) from logits [B, T, L] as
-    :class:`~spacy_infnet.core.decoders.InferenceNetworkDecoder` computes them from PyTorch's:
-    the per-position argmax (:meth:`InferenceNetwork.discretize`), or with ``rounding =
-    "constrained"`` :func:`~spacy_infnet.core.decoders.infnet.constrained_rounding` under
-    ``energy``'s tag-scheme constraints.  The tags are on ``mask``'s device.
+    """Tags [B, T] long (0 at padding) from logits [B, T, L] (numpy, as onnxruntime returns
+    them) by :func:`~spacy_infnet.core.decoders.infnet.round_logits`, the infnet decoder's own
+    rounding.  The tags are on ``mask``'s device.
 
     Raises:
         ValueError: an unknown ``rounding``; constrained rounding without ``energy``.
     """
-    if rounding not in ROUNDINGS:
-        raise ValueError(f"rounding must be one of {ROUNDINGS}, got {rounding!r}")
-    scores = torch.as_tensor(logits).to(mask.device)
-    if rounding == "constrained":
-        if energy is None:
-            raise ValueError("constrained rounding needs the energy (its tag-scheme constraints)")
-        return constrained_rounding(energy, scores, mask)
-    return InferenceNetwork.discretize(scores, mask)
+    if rounding == "constrained" and energy is None:
+        raise ValueError("constrained rounding needs the energy (its tag-scheme constraints)")
+    return round_logits(energy, torch.as_tensor(logits).to(mask.device), mask, rounding)
 
 
 def attach_onnx(model: Any, path: Path | str | None = None, threads: int = 1) -> OnnxInfnet:

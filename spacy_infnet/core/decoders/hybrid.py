@@ -23,7 +23,7 @@ import torch
 
 from ..encoding import EncodedBatch
 from .base import Decoded, Decoder, DecodingModel, require_infnet
-from .infnet import ROUNDINGS, breaks_scheme, constrained_rounding
+from .infnet import ROUNDINGS, breaks_scheme, round_logits
 
 
 class HybridDecoder(Decoder):
@@ -57,10 +57,7 @@ class HybridDecoder(Decoder):
         net = require_infnet(self, model)
         mask = batch.mask
         logits = net(batch)
-        if self.rounding == "constrained":
-            tags = constrained_rounding(model.energy, logits, mask)
-        else:
-            tags = net.discretize(logits, mask)
+        tags = round_logits(model.energy, logits, mask, self.rounding)
         probs = torch.softmax(logits.float(), dim=-1).gather(-1, tags.unsqueeze(-1)).squeeze(-1)
         confidence = probs.masked_fill(~mask, 1.0).amin(dim=1)
         redo = breaks_scheme(model.energy, tags, mask) | (confidence < self.threshold)

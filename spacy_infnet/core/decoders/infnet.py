@@ -22,6 +22,7 @@ import torch
 from ..crf import sequence_score, viterbi
 from ..encoding import EncodedBatch
 from ..energy import BLSTMCRFEnergy
+from ..infnets import InferenceNetwork
 from .base import Decoded, Decoder, DecodingModel, require_infnet
 
 ROUNDINGS = ("argmax", "constrained")
@@ -57,6 +58,22 @@ def constrained_rounding(
         _, fixed = viterbi(log_probs[rows, :T], trans, mask[rows, :T], start, end)
         tags[rows, :T] = fixed
     return tags
+
+
+def round_logits(
+    energy: BLSTMCRFEnergy, logits: torch.Tensor, mask: torch.Tensor, rounding: str = "argmax"
+) -> torch.Tensor:
+    """Tags [B, T] (0 at padding) from Ψ's ``logits`` [B, T, L]: the per-position argmax, or
+    with ``rounding = "constrained"`` :func:`constrained_rounding` under ``energy``'s scheme.
+
+    Raises:
+        ValueError: an unknown ``rounding``.
+    """
+    if rounding == "constrained":
+        return constrained_rounding(energy, logits, mask)
+    if rounding != "argmax":
+        raise ValueError(f"rounding must be one of {ROUNDINGS}, got {rounding!r}")
+    return InferenceNetwork.discretize(logits, mask)
 
 
 class InferenceNetworkDecoder(Decoder):
@@ -105,10 +122,7 @@ class InferenceNetworkDecoder(Decoder):
             logits = torch.from_numpy(runner.logits(batch)).to(batch.mask.device)
         else:
             logits = net(batch)
-        if self.rounding == "constrained":
-            tags = constrained_rounding(model.energy, logits, batch.mask)
-        else:
-            tags = net.discretize(logits, batch.mask)
+        tags = round_logits(model.energy, logits, batch.mask, self.rounding)
         if not self.report_energy:
             return Decoded(tags=tags, energy=None, logits=logits)
         potentials = model.energy.potentials(batch)
