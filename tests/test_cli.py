@@ -21,7 +21,7 @@ import torch
 from spacy_infnet.cli import app, main
 from spacy_infnet.data import load_dataset
 
-COMMANDS = {"convert", "evaluate", "bench", "bench-beyond", "export", "push"}
+COMMANDS = {"convert", "evaluate", "bench", "bench-beyond", "export", "push", "tag"}
 WEIGHTS = "infnet_tagger/model.safetensors"
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 

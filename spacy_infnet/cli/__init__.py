@@ -13,6 +13,7 @@ Commands (``--help`` on each lists every option):
     bench-beyond PIPELINE      hybrid curve, confidence calibration, k-best oracle (:mod:`.beyond`)
     export PIPELINE OUT        a Hugging Face Hub model repository                (:mod:`.hub`)
     push PIPELINE ORG/NAME     export and upload to the Hub                       (:mod:`.hub`)
+    tag PIPELINE INPUT OUT     tag a corpus into resumable shards (or on Ray)     (:mod:`.tag`)
 
 Commands that read a dataset take the loaders' options (``--dataset``/NAME, ``--path``,
 ``--option KEY=VALUE``, ``--split``); commands that take a decoder take a short name of
@@ -35,6 +36,7 @@ from .beyond import bench_beyond_cli
 from .data import convert_cli
 from .evaluate import evaluate_cli
 from .hub import export_cli, push_cli
+from .tag import tag_cli
 
 NAME = "infnet"
 HELP = """spacy-infnet: inference networks for spaCy (Tu & Gimpel, NAACL 2019).
@@ -63,6 +65,7 @@ app.command("bench")(bench_cli)
 app.command("bench-beyond")(bench_beyond_cli)
 app.command("export")(export_cli)
 app.command("push")(push_cli)
+app.command("tag")(tag_cli)
 
 
 def register_with_spacy() -> None:

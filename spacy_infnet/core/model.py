@@ -99,8 +99,12 @@ class InfnetModel(nn.Module):
         ``pretrained``: load a transformer energy's pretrained weights.
 
         Raises:
-            ValueError: a label that does not fit ``scheme``; inconsistent settings.
+            ValueError: a label that does not fit ``scheme`` or appears twice; inconsistent
+                settings.
         """
+        repeated = sorted({x for x in labels if list(labels).count(x) > 1})
+        if repeated:
+            raise ValueError(f"labels must be distinct; {repeated} appear more than once")
         energy = BLSTMCRFEnergy(
             energy_config, labels, encoder.n_words, encoder.n_chars, scheme, pretrained
         )

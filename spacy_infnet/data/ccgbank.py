@@ -23,7 +23,7 @@ from pathlib import Path
 
 import datasets
 
-from .conll import build_tagging_dataset
+from .conll import build_tagging_dataset, read_lines
 
 __all__ = [
     "DEFAULT_SECTIONS",
@@ -144,34 +144,36 @@ def read_auto_file(path: str | os.PathLike) -> list[tuple[str, list[str], list[s
 
     Raises:
         ValueError: a malformed tree line, a tree without a preceding
-            ``ID=`` header, or a header without a tree (naming file and
-            1-based line).
+            ``ID=`` header, a header without a tree, or bytes that are not
+            UTF-8 (naming file and 1-based line); a file without trees
+            (naming the file).
     """
     path = Path(path)
     out: list[tuple[str, list[str], list[str]]] = []
     header: tuple[int, str] | None = None
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            line = line.strip()
-            if not line:
-                continue
-            if line.startswith("ID="):
-                if header is not None:
-                    raise ValueError(
-                        f"{path}:{header[0]}: header {header[1]!r} is not followed by a tree"
-                    )
-                header = (lineno, line.split()[0][3:])
-                continue
-            if header is None:
-                raise ValueError(f"{path}:{lineno}: tree line without a preceding 'ID=' header")
-            try:
-                leaves = parse_auto_tree(line)
-            except ValueError as err:
-                raise ValueError(f"{path}:{lineno}: malformed AUTO tree: {err}") from None
-            out.append((header[1], [w for w, _ in leaves], [c for _, c in leaves]))
-            header = None
+    for lineno, line in read_lines(path):
+        line = line.strip()
+        if not line:
+            continue
+        if line.startswith("ID="):
+            if header is not None:
+                raise ValueError(
+                    f"{path}:{header[0]}: header {header[1]!r} is not followed by a tree"
+                )
+            header = (lineno, line.split()[0][3:])
+            continue
+        if header is None:
+            raise ValueError(f"{path}:{lineno}: tree line without a preceding 'ID=' header")
+        try:
+            leaves = parse_auto_tree(line)
+        except ValueError as err:
+            raise ValueError(f"{path}:{lineno}: malformed AUTO tree: {err}") from None
+        out.append((header[1], [w for w, _ in leaves], [c for _, c in leaves]))
+        header = None
     if header is not None:
         raise ValueError(f"{path}:{header[0]}: header {header[1]!r} is not followed by a tree")
+    if not out:
+        raise ValueError(f"{path}: no sentences found (empty file)")
     return out
 
 

@@ -7,6 +7,7 @@ loaders of this package share (reading blocks, building the splits).
 
 from __future__ import annotations
 
+import codecs
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -15,12 +16,50 @@ import datasets
 
 from ..core.schemes import convert_scheme, normalize_scheme
 
-__all__ = ["SPLITS", "load_conll"]
+__all__ = ["SPLITS", "load_conll", "read_lines"]
 
 #: Split names every loader returns, in order.
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
 
 Line = tuple[int, list[str]]  # (1-based line number, fields)
+
+
+def read_lines(path: str | os.PathLike, encoding: str = "utf-8") -> Iterator[tuple[int, str]]:
+    """Yield the lines of a text file as ``(lineno, line)``: 1-based numbers, lines without
+    their end (``\n``, ``\r\n`` or ``\r``).  A UTF-8 byte-order mark opening the file is
+    dropped.
+
+    Raises:
+        ValueError: bytes that are not valid ``encoding`` (naming file and line).
+        FileNotFoundError: no such file.
+    """
+    path = Path(path)
+    # utf-8-sig: the same codec, less a leading byte-order mark
+    codec = "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding
+    try:
+        with open(path, encoding=codec, newline=None) as fh:
+            for lineno, line in enumerate(fh, start=1):
+                yield lineno, line.rstrip("\r\n")
+    except UnicodeDecodeError as err:
+        bad = bytes(err.object[err.start : err.end])
+        raise ValueError(
+            f"{path}:{_undecodable_line(path, codec)}: not valid {encoding} text "
+            f"({err.reason}: {bad!r})"
+        ) from None
+
+
+def _undecodable_line(path: Path, encoding: str) -> int:
+    """The 1-based number of the first line of ``path`` that ``encoding`` cannot decode (the
+    last line when the file ends inside a character)."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    lineno = 0
+    with open(path, "rb") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            try:
+                decoder.decode(raw)
+            except UnicodeDecodeError:
+                return lineno
+    return max(lineno, 1)
 
 
 def read_blocks(
@@ -35,6 +74,9 @@ def read_blocks(
     Blank lines end a sentence; a line whose first field equals
     ``doc_separator`` also ends a sentence and yields nothing itself; lines
     starting with ``comment_prefix`` are skipped.  Line numbers are 1-based.
+
+    Raises:
+        ValueError: bytes that are not valid ``encoding`` (naming file and line).
     """
     for _, block in read_document_blocks(path, separator, comment_prefix, doc_separator, encoding):
         yield block
@@ -50,27 +92,24 @@ def read_document_blocks(
     """:func:`read_blocks` with each sentence's document: ``(document, block)`` pairs, where
     ``document`` counts the ``doc_separator`` lines before the sentence, from 0 (sentences
     before the first separator are in document 0 too)."""
-    path = Path(path)
     block: list[Line] = []
     n_separators = 0
-    with open(path, encoding=encoding, newline=None) as fh:
-        for lineno, line in enumerate(fh, start=1):
-            line = line.rstrip("\r\n")
-            if comment_prefix and line.startswith(comment_prefix):
-                continue
-            if not line.strip():
-                if block:
-                    yield max(n_separators - 1, 0), block
-                    block = []
-                continue
-            fields = line.split(separator) if separator is not None else line.split()
-            if doc_separator is not None and fields and fields[0] == doc_separator:
-                if block:
-                    yield max(n_separators - 1, 0), block
-                    block = []
-                n_separators += 1
-                continue
-            block.append((lineno, fields))
+    for lineno, line in read_lines(path, encoding):
+        if comment_prefix and line.startswith(comment_prefix):
+            continue
+        if not line.strip():
+            if block:
+                yield max(n_separators - 1, 0), block
+                block = []
+            continue
+        fields = line.split(separator) if separator is not None else line.split()
+        if doc_separator is not None and fields and fields[0] == doc_separator:
+            if block:
+                yield max(n_separators - 1, 0), block
+                block = []
+            n_separators += 1
+            continue
+        block.append((lineno, fields))
     if block:
         yield max(n_separators - 1, 0), block
 
@@ -165,7 +204,8 @@ def load_conll(
         every split).
 
     Raises:
-        ValueError: a line with fewer columns than needed, or a tag outside
+        ValueError: a line with fewer columns than needed, an empty token,
+            bytes that are not valid ``encoding``, or a tag outside
             ``labels`` (naming file and line); a file without sentences
             (naming the file); ``target_scheme`` without ``scheme``, an
             unknown scheme, or no split requested.
@@ -204,6 +244,8 @@ def load_conll(
                         f"{file}:{lineno}: expected at least {needed} columns "
                         f"(token column {token_column}, tag column {tag_column}), got {n}"
                     )
+                if not fields[token_column]:
+                    raise ValueError(f"{file}:{lineno}: empty token (column {token_column})")
                 tokens.append(fields[token_column])
                 tags.append(fields[tag_column])
                 linenos.append(lineno)

@@ -48,12 +48,16 @@ def _read_file(path: Path) -> tuple[list[list[str]], list[list[str]]]:
                     f"{path}:{lineno}: expected 'token<TAB>tag' (2 fields), got {len(fields)}"
                 )
             token, tag = fields
+            if not token:
+                raise ValueError(f"{path}:{lineno}: empty token")
             if tag not in known:
                 raise ValueError(f"{path}:{lineno}: unknown Twitter POS tag {tag!r}")
             tokens.append(token)
             tags.append(tag)
         all_tokens.append(tokens)
         all_tags.append(tags)
+    if not all_tokens:
+        raise ValueError(f"{path}: no tweets found (empty file)")
     return all_tokens, all_tags
 
 
@@ -72,8 +76,10 @@ def load_twitter_pos(path: str | os.PathLike | None = None) -> datasets.DatasetD
         ``tags`` (ClassLabel over the 25 sorted tags).
 
     Raises:
-        ValueError: a line without exactly two tab-separated fields or with a
-            tag outside the 25 ARK tags (naming file and line).
+        ValueError: a line without exactly two tab-separated fields, with an
+            empty token, with a tag outside the 25 ARK tags or with bytes that
+            are not UTF-8 (naming file and line); a file without tweets
+            (naming the file).
         FileNotFoundError: a data file is missing from ``path``.
     """
     folder = data_dir() if path is None else Path(path)

@@ -8,13 +8,14 @@ for CCG supertags.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import datasets
 
-from .conll import build_tagging_dataset
+from .conll import build_tagging_dataset, read_lines
 
-__all__ = ["TAG_COLUMNS", "UD_EWT_FILES", "load_ud_ewt", "read_conllu"]
+__all__ = ["TAG_COLUMNS", "UD_EWT_FILES", "UPOS_TAGS", "load_ud_ewt", "read_conllu"]
 
 #: Split -> file name in the data folder.
 UD_EWT_FILES: dict[str, str] = {
@@ -26,8 +27,16 @@ UD_EWT_FILES: dict[str, str] = {
 #: Supported values of ``tag_column``.
 TAG_COLUMNS: tuple[str, ...] = ("upos_feats", "upos", "xpos")
 
+#: The 17 universal part-of-speech tags of UD v2.
+UPOS_TAGS: frozenset[str] = frozenset({
+    "ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM",
+    "PART", "PRON", "PROPN", "PUNCT", "SCONJ", "SYM", "VERB", "X",
+})  # fmt: skip
+
 # CoNLL-U columns: ID FORM LEMMA UPOS XPOS FEATS HEAD DEPREL DEPS MISC
 _FORM, _UPOS, _XPOS, _FEATS = 1, 3, 4, 5
+#: A word (``3``), a multiword-token range (``3-4``) or an empty node (``3.1``).
+_ID = re.compile(r"\d+(?:-\d+|\.\d+)?")
 
 
 def _tag(fields: list[str], tag_column: str) -> str:
@@ -48,9 +57,12 @@ def read_conllu(
     id is its ``# sent_id`` comment, or its index in the file if it has none.
 
     Raises:
-        ValueError: a line that does not have 10 tab-separated columns
-            (naming file and line), an unknown ``tag_column``, or a file
-            without sentences (naming the file).
+        ValueError: a line that does not have 10 tab-separated columns, an ID
+            that is none of the three forms, an empty FORM, a UPOS outside
+            :data:`UPOS_TAGS` (when the tags use it), bytes that are not
+            UTF-8, or a sentence without words (naming file and line); an
+            unknown ``tag_column``; a file without sentences (naming the
+            file).
     """
     if tag_column not in TAG_COLUMNS:
         raise ValueError(f"Unknown tag_column {tag_column!r}; choose one of {TAG_COLUMNS}")
@@ -61,35 +73,49 @@ def read_conllu(
     tokens: list[str] = []
     tags: list[str] = []
     sent_id: str | None = None
+    first_line: int | None = None  # of the sentence being read
+    check_upos = tag_column != "xpos"
 
     def flush() -> None:
-        nonlocal tokens, tags, sent_id
+        nonlocal tokens, tags, sent_id, first_line
+        if first_line is not None and not tokens:
+            name = "a sentence" if sent_id is None else f"sentence {sent_id!r}"
+            raise ValueError(
+                f"{path}:{first_line}: {name} without words (only comments, multiword-token "
+                "ranges or empty nodes)"
+            )
         if tokens:
             ids.append(sent_id if sent_id is not None else str(len(ids)))
             all_tokens.append(tokens)
             all_tags.append(tags)
-        tokens, tags, sent_id = [], [], None
+        tokens, tags, sent_id, first_line = [], [], None, None
 
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            line = line.rstrip("\r\n")
-            if not line.strip():
-                flush()
-                continue
-            if line.startswith("#"):
-                if line.startswith("# sent_id") and "=" in line:
-                    sent_id = line.split("=", 1)[1].strip()
-                continue
-            fields = line.split("\t")
-            if len(fields) != 10:
-                raise ValueError(
-                    f"{path}:{lineno}: expected 10 tab-separated CoNLL-U columns, got {len(fields)}"
-                )
-            word_id = fields[0]
-            if "-" in word_id or "." in word_id:
-                continue
-            tokens.append(fields[_FORM])
-            tags.append(_tag(fields, tag_column))
+    for lineno, line in read_lines(path):
+        if not line.strip():
+            flush()
+            continue
+        if first_line is None:
+            first_line = lineno
+        if line.startswith("#"):
+            if line.startswith("# sent_id") and "=" in line:
+                sent_id = line.split("=", 1)[1].strip()
+            continue
+        fields = line.split("\t")
+        if len(fields) != 10:
+            raise ValueError(
+                f"{path}:{lineno}: expected 10 tab-separated CoNLL-U columns, got {len(fields)}"
+            )
+        word_id = fields[0]
+        if not _ID.fullmatch(word_id):
+            raise ValueError(f"{path}:{lineno}: ID {word_id!r} is not a CoNLL-U word ID")
+        if "-" in word_id or "." in word_id:
+            continue
+        if not fields[_FORM]:
+            raise ValueError(f"{path}:{lineno}: empty FORM (word {word_id})")
+        if check_upos and fields[_UPOS] not in UPOS_TAGS:
+            raise ValueError(f"{path}:{lineno}: UPOS {fields[_UPOS]!r} is not a UD v2 tag")
+        tokens.append(fields[_FORM])
+        tags.append(_tag(fields, tag_column))
     flush()
     if not ids:
         raise ValueError(f"{path}: no sentences found (empty file)")

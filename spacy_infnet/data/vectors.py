@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import os
+import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -75,6 +77,21 @@ def _open_binary(path: Path):
     return open(path, "rb")
 
 
+def _numbered_lines(path: Path) -> Iterator[tuple[int, bytes]]:
+    """``(1-based line number, bytes)`` of the (decompressed) file.
+
+    Raises:
+        ValueError: damaged or truncated gzip data (naming file and line).
+    """
+    lineno = 0
+    try:
+        with _open_binary(path) as fh:
+            for lineno, raw in enumerate(fh, start=1):
+                yield lineno, raw
+    except (gzip.BadGzipFile, EOFError, zlib.error) as err:
+        raise ValueError(f"{path}:{lineno + 1}: damaged or truncated gzip data ({err})") from None
+
+
 def load_word_vectors(path: str | os.PathLike, limit: int | None = None) -> WordVectors:
     """Read word vectors from a GloVe or word2vec *text* file.
 
@@ -95,8 +112,11 @@ def load_word_vectors(path: str | os.PathLike, limit: int | None = None) -> Word
 
     Raises:
         ValueError: if the file holds no vectors (naming the file), or a line
-            is malformed -- wrong number of values, a non-numeric value, a
-            bad header, or invalid UTF-8 (naming the file and 1-based line).
+            is malformed -- wrong number of values, a non-numeric or
+            non-finite (nan, inf, overflowing) value, a bad header, invalid
+            UTF-8, damaged gzip data, or the end of a file with fewer vectors
+            than its word2vec header announces (naming the file and 1-based
+            line).
         FileNotFoundError: if ``path`` does not exist.
     """
     path = Path(path)
@@ -107,44 +127,60 @@ def load_word_vectors(path: str | os.PathLike, limit: int | None = None) -> Word
     seen: set[str] = set()
     dim: int | None = None
     first = True
-    with _open_binary(path) as fh:
-        for lineno, raw in enumerate(fh, start=1):
-            if limit is not None and len(words) >= limit:
-                break
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as err:
-                raise ValueError(f"{path}:{lineno}: invalid UTF-8 ({err})") from None
-            parts = line.split()
-            if not parts:
-                continue
-            if first:
-                first = False
-                if len(parts) == 2 and parts[0].isdigit() and parts[1].isdigit():
-                    dim = int(parts[1])
-                    if dim <= 0:
-                        raise ValueError(f"{path}:{lineno}: bad word2vec header {line.strip()!r}")
-                    continue
-            if dim is None:
-                dim = len(parts) - 1
+    announced: int | None = None  # the word2vec header's row count
+    n_rows = 0  # vector lines read, duplicates included
+    lineno = 0
+    for lineno, raw in _numbered_lines(path):
+        if limit is not None and len(words) >= limit:
+            break
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise ValueError(f"{path}:{lineno}: invalid UTF-8 ({err})") from None
+        if lineno == 1:
+            line = line.removeprefix("\ufeff")  # a byte-order mark
+        parts = line.split()
+        if not parts:
+            continue
+        if first:
+            first = False
+            if len(parts) == 2 and parts[0].isdigit() and parts[1].isdigit():
+                announced, dim = int(parts[0]), int(parts[1])
                 if dim <= 0:
-                    raise ValueError(f"{path}:{lineno}: a word without values")
-            n_word = len(parts) - dim
-            if n_word < 1 or (n_word > 1 and any(_is_float(p) for p in parts[1:n_word])):
-                raise ValueError(
-                    f"{path}:{lineno}: expected {dim} values after the word, got {len(parts) - 1}"
-                )
-            word = " ".join(parts[:n_word])
-            try:
-                vec = np.array([float(v) for v in parts[n_word:]], dtype=np.float32)
-            except ValueError:
-                bad = next(v for v in parts[n_word:] if not _is_float(v))
-                raise ValueError(f"{path}:{lineno}: non-numeric value {bad!r}") from None
-            if word in seen:
+                    raise ValueError(f"{path}:{lineno}: bad word2vec header {line.strip()!r}")
                 continue
-            seen.add(word)
-            words.append(word)
-            rows.append(vec)
+        if dim is None:
+            dim = len(parts) - 1
+            if dim <= 0:
+                raise ValueError(f"{path}:{lineno}: a word without values")
+        n_word = len(parts) - dim
+        if n_word < 1 or (n_word > 1 and any(_is_float(p) for p in parts[1:n_word])):
+            raise ValueError(
+                f"{path}:{lineno}: expected {dim} values after the word, got {len(parts) - 1}"
+            )
+        word = " ".join(parts[:n_word])
+        try:
+            with np.errstate(over="ignore"):  # an overflow is reported below
+                vec = np.array([float(v) for v in parts[n_word:]], dtype=np.float32)
+        except ValueError:
+            bad = next(v for v in parts[n_word:] if not _is_float(v))
+            raise ValueError(f"{path}:{lineno}: non-numeric value {bad!r}") from None
+        finite = np.isfinite(vec)
+        if not finite.all():
+            bad = parts[n_word + int(np.argmin(finite))]
+            raise ValueError(f"{path}:{lineno}: value {bad!r} is not a finite float32")
+        n_rows += 1
+        if word in seen:
+            continue
+        seen.add(word)
+        words.append(word)
+        rows.append(vec)
+    else:
+        if announced is not None and n_rows < announced:
+            raise ValueError(
+                f"{path}:{lineno}: the file ends after {n_rows} vectors, its word2vec header "
+                f"announces {announced} (a truncated file?)"
+            )
     if not words:
         raise ValueError(f"{path}: no word vectors found (empty file)")
     return WordVectors(words, np.stack(rows))

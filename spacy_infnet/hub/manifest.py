@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import platform
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from .. import __version__
@@ -105,8 +105,9 @@ def read_config(root: Path) -> dict[str, Any]:
 
     Raises:
         FileNotFoundError: ``root`` has no config.json (not an export; name the fix).
-        ExportError: invalid JSON, not a spacy-infnet export, a newer export format, or
-            written by a newer spacy-infnet or for a spaCy version this installation is not.
+        ExportError: invalid JSON, not a spacy-infnet export, a newer export format, written
+            by a newer spacy-infnet or for a spaCy version this installation is not, or a
+            missing or malformed field (``component``, ``task``, ``labels``, ``files``).
     """
     path = root / CONFIG_FILE
     if not path.is_file():
@@ -151,7 +152,42 @@ def read_config(root: Path) -> dict[str, Any]:
     for key in ("component", "task", "labels", "files"):
         if key not in config:
             raise ExportError(f"{path}: the field {key!r} is missing")
+    _check_fields(path, config)
     return config
+
+
+def _check_fields(path: Path, config: dict[str, Any]) -> None:
+    """The types of the fields a load reads: ``component`` a directory name, ``task`` a string,
+    ``labels`` a list of strings, ``files`` relative paths inside the export with their
+    ``{"sha256": hex, "bytes": size}``.
+
+    Raises:
+        ExportError: the first field that is not so (naming ``path`` and the field).
+    """
+    component = config["component"]
+    if not isinstance(component, str) or component in ("", ".", "..") or "/" in component:
+        raise ExportError(f"{path}: 'component' is not a component directory name: {component!r}")
+    if not isinstance(config["task"], str):
+        raise ExportError(f"{path}: 'task' is not a string: {config['task']!r}")
+    labels = config["labels"]
+    if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+        raise ExportError(f"{path}: 'labels' is not a list of strings")
+    files = config["files"]
+    if not isinstance(files, dict):
+        raise ExportError(f"{path}: 'files' is not a mapping of file → checksum and size")
+    for rel, entry in files.items():
+        where = PurePosixPath(rel)
+        if where.is_absolute() or ".." in where.parts or "\\" in rel:
+            raise ExportError(f"{path}: 'files' lists {rel!r}, a path outside the export")
+        if not (
+            isinstance(entry, dict)
+            and isinstance(entry.get("sha256"), str)
+            and isinstance(entry.get("bytes"), int)
+        ):
+            raise ExportError(
+                f"{path}: the 'files' entry of {rel!r} is not a checksum and size "
+                f"(sha256, bytes): {entry!r}"
+            )
 
 
 def verify_files(root: Path, config: dict[str, Any]) -> None:

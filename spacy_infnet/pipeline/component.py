@@ -6,14 +6,18 @@ model of :mod:`spacy_infnet.core.model` (energy E_Θ, inference network A_Ψ, vo
 ``spacy train`` run trains both stages: every update and dev score goes to a
 :class:`~spacy_infnet.training.schedule.TwoStageSchedule`, which switches from the energy (§2)
 to the inference network (§4) and whose ``distilled`` score makes ``model-best`` a stage-2
-checkpoint.  ``energy_source`` (at initialise) skips stage 1, reading a trained energy.
+checkpoint.  ``energy_source`` (at initialise) skips stage 1, reading a trained energy;
+``resume_from`` continues a killed run from its checkpoint (:mod:`.checkpoints`,
+:mod:`spacy_infnet.training.progress`).
 
 Serialisation uses spaCy's ``util.to_disk`` / ``to_bytes`` and honours ``exclude`` ("cfg",
-"vocab", "model"): ``cfg.json`` (JSON) and ``model.safetensors``, written atomically.
+"vocab", "model"): ``cfg.json`` (JSON) and ``model.safetensors``, written atomically; a
+training checkpoint adds its progress and is checked against its manifest when loaded.
 """
 
 # No `from __future__ import annotations`: spaCy validates initialize's signature at runtime.
 import json
+import logging
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -36,16 +40,18 @@ from ..core.infnets import InfnetConfig
 from ..core.model import InfnetModel
 from ..core.prediction import Prediction, predict_details
 from ..core.schemes import labels_for_scheme
+from ..training import progress
 from ..training.allocator import fix_mmap_threshold
 from ..training.schedule import TwoStageSchedule, distilled_score
 from ..training.stages import TwoStageSettings
-from . import files, onnx_backend
+from . import checkpoints, files, onnx_backend
 from . import vectors as word_vectors
 from .annotations import gold_batch, label_set, set_labels
 from .outputs import register_extensions, write_details
 from .scorers import score_infnet
 
 TASKS = ("ner", "tag")
+logger = logging.getLogger("spacy.infnet")
 
 
 def _from_model(attr: str, default: Any, doc: str) -> property:
@@ -110,6 +116,8 @@ class InfnetTagger(TrainablePipe):
         self.torch_model: InfnetModel | None = None
         self.model = None  # thinc's wrapper of torch_model, for spaCy's optimizer
         self.schedule: TwoStageSchedule | None = None  # set by initialize: training only
+        #: True while spacy_infnet.atomic_checkpoints.v1 saves a checkpoint (:mod:`.checkpoints`)
+        self.saving_checkpoint = False
 
     # -- the model's parts, as the rest of the package reads them ------------------------------
     energy = _from_model("energy", None, "The energy network Θ.")
@@ -159,6 +167,7 @@ class InfnetTagger(TrainablePipe):
         vectors: str | None = None,
         prune_vectors: int = 0,
         energy_source: str | None = None,
+        resume_from: str | None = None,
     ) -> None:
         """Build vocabularies, label set and networks from the training examples.
 
@@ -167,23 +176,33 @@ class InfnetTagger(TrainablePipe):
         ``spacy init vectors`` folder or GloVe / word2vec text; None: the vocab's own;
         :func:`.vectors.training_table`).  ``energy_source``: a trained pipeline (or component)
         directory whose energy is reused frozen: stage 1 is skipped (vocabularies, labels and
-        vectors are its own).
+        vectors are its own).  ``resume_from``: a checkpoint (``model-last`` of a killed run)
+        to continue: its vocabularies, labels, vectors, weights and training progress, in
+        the stage it was in (it overrides ``energy_source``; README_faults).
 
         Raises:
             ValueError: no training examples, unreadable vectors or vectors of the wrong
-                dimension, an ``energy_source`` without a usable component, or stage limits
-                that leave the outer training loop no room for stage 2.
+                dimension, an ``energy_source`` or ``resume_from`` without a usable component
+                (an incomplete checkpoint: :class:`.checkpoints.IncompleteCheckpointError`),
+                or stage limits that leave the outer training loop no room for stage 2.
+            FileNotFoundError: no such ``energy_source`` / ``resume_from``, or one without
+                its files.
         """
         examples = list(get_examples())
         validate_examples(examples, "InfnetTagger.initialize")
         if not examples:
             raise ValueError("infnet_tagger.initialize: no training examples")
         reads = self._energy_config.reads_vectors
+        training = nlp.config.get("training", {}) if nlp is not None else {}
+        if resume_from:
+            if energy_source:
+                logger.info("infnet_tagger: resume_from is set, energy_source is not read")
+            self._resume(resume_from, len(examples), training)
+            return
         table = word_vectors.training_table(self.vocab, vectors, prune_vectors, reads)
         if energy_source:
             self._initialize_from_energy(energy_source, len(examples))
             return
-        training = nlp.config.get("training", {}) if nlp is not None else {}
         has_infnet = self._infnet_config is not None
         self.schedule = TwoStageSchedule.for_run(
             self.stages, len(examples), self._energy_config, has_infnet, training
@@ -208,16 +227,41 @@ class InfnetTagger(TrainablePipe):
                 "infnet_tagger: energy_source is set but the config has no [infnet] block: "
                 "there is nothing to train"
             )
-        where = files.find_component_dir(Path(source))
+        where, state, weights = self._read_saved(source, "energy_source")
+        self._restore(state, weights, where, infnet=self._infnet_config)
+        self.cfg["energy_source"] = str(source)
+        self.schedule = TwoStageSchedule(self.stages, n_train, "energy")
+        self.schedule.start_stage2(self.torch_model)
+
+    def _read_saved(self, source: str | Path, setting: str) -> tuple[Path, dict, dict]:
+        """The component directory, ``cfg.json`` and weights of a saved pipeline (checked
+        against its manifest if it is a checkpoint), its vectors table loaded in the vocab."""
+        where = files.find_component_dir(Path(source), setting)
+        checkpoints.check_component_dir(where)
         state, weights = (
             files.read_json(where / files.CFG_FILE),
             files.read_weights(where / files.WEIGHTS_FILE),
         )
         word_vectors.load_saved_table(self.vocab, where, state.get("vectors_shape"))
-        self._restore(state, weights, str(where), infnet=self._infnet_config)
-        self.cfg["energy_source"] = str(source)
-        self.schedule = TwoStageSchedule(self.stages, n_train, "energy")
-        self.schedule.start_stage2(self.torch_model)
+        return where, state, weights
+
+    def _resume(self, source: str | Path, n_train: int, training: dict) -> None:
+        """Continue a run from the checkpoint ``source`` (``resume_from``)."""
+        where, state, weights = self._read_saved(source, "resume_from")
+        self._restore(state, weights, where)
+        saved, best_energy = progress.read_checkpoint(where)
+        model = self._require_model()
+        self.schedule = TwoStageSchedule.for_run(
+            self.stages, n_train, self._energy_config, model.infnet is not None, training
+        )
+        try:
+            self.schedule.resume(model, saved, files.split_labels(weights)[0], best_energy)
+        except ValueError as err:
+            raise ValueError(f"{where}: {err}") from err
+        info = progress.describe(saved, training, n_train)
+        if Path(source).name in ("model-last", "model-best"):  # spaCy's clean_output_dir
+            info += "; spaCy deletes it when training starts if --output is its parent"
+        logger.info("infnet_tagger: resumed from %s: %s", source, info)
 
     def update(
         self,
@@ -308,16 +352,27 @@ class InfnetTagger(TrainablePipe):
             "vectors": self.cfg.get("vectors"),
             "energy_source": self.cfg.get("energy_source"),
             **model.config(),
+            **({"checkpoint": True} if self.saving_checkpoint else {}),
         }
 
-    def _restore(self, state: dict | None, weights: dict | None, where: str, **infnet) -> None:
+    def _restore(
+        self, state: dict | None, weights: dict | None, where: str | Path, **infnet
+    ) -> None:
         """Rebuild the model from a saved ``state`` (cfg.json) and load ``weights``.  With
         ``infnet=`` (an ``energy_source``), that inference network is built fresh instead of
-        the saved one, and only the energy's weights are loaded.
+        the saved one, and only the energy's weights are loaded.  ``where``: the component
+        directory (errors name its ``cfg.json`` or ``model.safetensors``) or, for bytes, the
+        component's name.
 
         Raises:
-            ValueError: another task, invalid settings or weights (naming ``where``).
+            ValueError: another task, invalid settings, weights that do not fit them, or
+                weights stored with other labels than ``cfg.json`` names (naming the file).
         """
+        at_cfg, at_weights = (
+            (Path(where) / files.CFG_FILE, Path(where) / files.WEIGHTS_FILE)
+            if isinstance(where, Path)
+            else (f"{where} (cfg)", f"{where} (model)")
+        )
         try:
             if state is not None:
                 if state.get("task") != self.task:
@@ -330,17 +385,31 @@ class InfnetTagger(TrainablePipe):
                 self.cfg.update(
                     vectors=state.get("vectors"), energy_source=state.get("energy_source")
                 )
-            if weights is not None:
-                parts = ("energy",) if infnet else ("energy", "infnet")
-                self._require_model().load_weights(weights, parts)
         except ValueError as err:
-            raise ValueError(f"{where}: {err}") from err
+            raise ValueError(f"{at_cfg}: {err}") from err
+        if weights is None:
+            return self._warn_untrained(where, infnet)
+        try:
+            weights, trained_on = files.split_labels(weights)
+            model = self._require_model()
+            if trained_on is not None and list(trained_on) != list(model.labels):
+                raise ValueError(
+                    f"these weights were trained with the labels {trained_on}, but {at_cfg} "
+                    f"names {list(model.labels)}: the two files come from different pipelines"
+                )
+            model.load_weights(weights, ("energy",) if infnet else ("energy", "infnet"))
+        except ValueError as err:
+            raise ValueError(f"{at_weights}: {err}") from err
+        self._warn_untrained(where, infnet)
+
+    def _warn_untrained(self, where: str | Path, infnet: dict) -> None:
+        """Warn when a loaded pipeline's inference network was never trained."""
         model = self.torch_model
         if not infnet and model is not None and model.active_decoder(self.decoder) != self.decoder:
             warnings.warn(
                 f"{where}: the inference network of this pipeline was never trained (training "
                 "stopped in stage 1); it decodes with Viterbi instead",
-                stacklevel=3,
+                stacklevel=4,
             )
 
     def to_disk(self, path: str | Path, *, exclude: Iterable[str] = ()) -> None:
@@ -348,14 +417,26 @@ class InfnetTagger(TrainablePipe):
             files.CFG_FILE: lambda p: files.atomic_write(p, files.state_bytes(self.state())),
             "vocab": lambda p: self.vocab.to_disk(p, exclude=exclude),
             files.WEIGHTS_FILE: lambda p: files.atomic_write(
-                p, files.weight_bytes(self._require_model().weights())
+                p, files.weight_bytes(self._require_model().weights(), self.labels)
             ),
         }
         if onnx_backend.uses_onnx(self.decoder):  # Ψ as ONNX beside its weights
             writers[files.ONNX_FILE] = onnx_backend.writer(self._require_model)
+        if self.saving_checkpoint and self.schedule is not None:  # training progress
+            for name, data in progress.checkpoint_files(self.schedule.tracker).items():
+                writers[name] = lambda p, data=data: files.atomic_write(p, data)
         util.to_disk(path, writers, exclude)
 
     def from_disk(self, path: str | Path, *, exclude: Iterable[str] = ()) -> "InfnetTagger":
+        """Load the component saved in ``path``; a checkpoint is first checked against its
+        pipeline's manifest.
+
+        Raises:
+            FileNotFoundError: a missing ``cfg.json`` or ``model.safetensors`` (named).
+            ValueError: unreadable files, settings or weights; an incomplete checkpoint
+                (:class:`.checkpoints.IncompleteCheckpointError`).
+        """
+        checkpoints.check_component_dir(path)
         read: dict[str, Any] = {}
         readers = {
             files.CFG_FILE: lambda p: read.__setitem__("state", files.read_json(p)),
@@ -364,14 +445,14 @@ class InfnetTagger(TrainablePipe):
             files.ONNX_FILE: lambda p: setattr(self, "_onnx_file", p if p.is_file() else None),
         }
         util.from_disk(path, readers, exclude)
-        self._restore(read.get("state"), read.get("weights"), str(path))
+        self._restore(read.get("state"), read.get("weights"), Path(path))
         return self
 
     def to_bytes(self, *, exclude: Iterable[str] = ()) -> bytes:
         writers = {
             "cfg": lambda: files.state_bytes(self.state()),
             "vocab": lambda: self.vocab.to_bytes(exclude=exclude),
-            "model": lambda: files.weight_bytes(self._require_model().weights()),
+            "model": lambda: files.weight_bytes(self._require_model().weights(), self.labels),
         }
         return util.to_bytes(writers, exclude)
 

@@ -18,6 +18,7 @@ from spacy.training.loop import train as spacy_train
 from spacy.util import dot_to_dict, load_config
 from thinc.api import Config
 
+from ..fileio import atomic_write
 from . import component as _component  # noqa: F401  (registers the factory)
 
 
@@ -33,9 +34,12 @@ def train(
 
     Args:
         config: a config file path or a loaded :class:`Config` (e.g. ``configs/ner.cfg``).
-        output_path: directory for ``config.cfg``, ``model-best`` and ``model-last``.
+        output_path: directory for ``config.cfg`` (written atomically), ``model-best`` and
+            ``model-last`` (atomically through ``spacy_infnet.atomic_checkpoints.v1`` where
+            the config's ``[training] before_to_disk`` names it).
         overrides: dotted config overrides, as on the command line
-            (``{"paths.energy_source": "runs/ner/model-best"}``).
+            (``{"paths.energy_source": "runs/ner/model-best"}``; a killed run restarts with
+            ``{"paths.resume": "runs/ner/model-last"}`` into a new ``output_path``).
 
     Returns:
         ``output_path / "model-best"``.
@@ -52,7 +56,7 @@ def train(
         config = config.merge(dot_to_dict(overrides))
     output = Path(output_path)
     output.mkdir(parents=True, exist_ok=True)
-    config.to_disk(output / "config.cfg")
+    atomic_write(output / "config.cfg", config.to_str().encode("utf8"), mode=0o644)
     nlp = init_nlp(config, use_gpu=-1)
     spacy_train(nlp, output, use_gpu=-1, stdout=stdout, stderr=stderr)
     return output / "model-best"

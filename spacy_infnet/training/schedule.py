@@ -120,6 +120,30 @@ class TwoStageSchedule:
         self.tracker.switch()
         self._enter_stage2(model, None)
 
+    def resume(
+        self,
+        model: InfnetModel,
+        progress: dict | None,
+        weights: dict[str, torch.Tensor],
+        best_energy: dict[str, torch.Tensor] | None = None,
+    ) -> None:
+        """Continue a run from a checkpoint (``resume_from``) whose ``weights`` are loaded in
+        ``model``: the tracker takes the saved ``progress`` (:mod:`.progress`; None: counters
+        from 0, the model's stage) and, in stage 1, the best energy so far.  In stage 2 the
+        energy is frozen again and Ψ continues from its saved (partly trained) weights.
+
+        Raises:
+            ValueError: invalid progress, or weights without Ψ's tensors.
+        """
+        if progress is not None:
+            self.tracker.restore(progress, best_energy)
+        elif model.stage == "infnet":
+            self.tracker.switch()
+        if self.stage == "infnet" and model.infnet is not None:
+            model.start_stage2(self.settings.infnet_init)  # freezes Θ, re-initialises Ψ ...
+            model.load_weights(weights, ("infnet",))  # ... which continues as saved
+        self._emissions = {}
+
     def _enter_stage2(self, model: InfnetModel, restore: dict[str, torch.Tensor] | None) -> None:
         model.start_stage2(self.settings.infnet_init, restore)
         self._emissions = {}

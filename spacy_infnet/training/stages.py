@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -145,6 +146,48 @@ class StageTracker:
         self.switch_sentences = self.sentences
         state, self.best_state = self.best_state, None
         return state
+
+    def progress(self) -> dict[str, Any]:
+        """The counters and the best stage-1 score as JSON (``progress.json`` of a training
+        checkpoint, :mod:`.progress`); the best energy's tensors are saved beside it.
+
+        ``updates`` counts updates, ``sentences`` training sentences (an epoch is ``n_train``
+        of them), ``switch_sentences`` the sentences seen when stage 2 began."""
+        return {
+            "stage": self.stage,
+            "updates": self.updates,
+            "sentences": self.sentences,
+            "switch_sentences": self.switch_sentences,
+            "n_train": self.n_train,
+            "epoch": self.epoch,
+            "best_score": self.best_score,
+            "best_update": self.best_update,
+        }
+
+    def restore(
+        self, progress: dict[str, Any], best_state: dict[str, torch.Tensor] | None = None
+    ) -> None:
+        """Continue from a saved :meth:`progress` (a resumed run) and, in stage 1, its best
+        energy ``best_state``.  This run's ``n_train`` is kept, so the epoch count continues
+        in sentences.
+
+        Raises:
+            ValueError: an unknown stage or a missing or invalid counter (naming it).
+        """
+        try:
+            stage = progress["stage"]
+            counts = {k: int(progress[k]) for k in ("updates", "sentences", "best_update")}
+            switch = int(progress.get("switch_sentences") or 0)
+            best = progress.get("best_score")
+            best = None if best is None else float(best)
+        except (KeyError, TypeError, ValueError) as err:
+            raise ValueError(f"invalid training progress: {err!r}") from err
+        if stage not in STAGES:
+            raise ValueError(f"invalid training progress: unknown stage {stage!r}")
+        self.stage, self.switch_sentences, self.best_score = stage, switch, best
+        self.updates, self.sentences = counts["updates"], counts["sentences"]
+        self.best_update = counts["best_update"]
+        self.best_state = best_state if stage == "energy" else None
 
     def token_weight(self) -> float:
         """λ for the current stage-2 epoch: λ·e^(−r·k), k = completed stage-2 epochs."""
