@@ -19,7 +19,7 @@ import math
 import resource
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -149,36 +149,91 @@ def fingerprint(
 
 @dataclass
 class _Shard:
-    """A shard being filled: its records seen so far, bad ones, and tagged outputs."""
+    """One shard's records, in input order: the good ones to tag, the bad ones to list."""
 
     k: int
     records: int = 0
-    tokens: int = 0
+    good: list[Record] = field(default_factory=list)
     bad: list[Record] = field(default_factory=list)
-    items: list = field(default_factory=list)
 
 
-class _Ledger:
-    """The shards the input feeder has reached and the writer has not written, in order.
+def _whole_shards(
+    records: Iterator[Record], done: set[int], shard_size: int, on_error: str
+) -> Iterator[_Shard | Record]:
+    """The shards not in ``done``, each once all its records are read; with ``on_error =
+    "refuse"``, the first bad record instead of its shard, and nothing after it."""
+    current: _Shard | None = None
+    for record in records:
+        k = record.index // shard_size
+        if k in done:
+            continue
+        if current is not None and current.k != k:
+            yield current
+            current = None
+        if current is None:
+            current = _Shard(k)
+        current.records += 1
+        if record.ok:
+            current.good.append(record)
+        elif on_error == "refuse":
+            yield record
+            return
+        else:
+            current.bad.append(record)
+    if current is not None:
+        yield current
 
-    The feeder (a generator that ``nlp.pipe`` consumes in this process, also with
-    ``n_process`` > 1) adds records; bad ones stay here, good ones go on to the pipeline.  Since
-    ``nlp.pipe`` keeps the input order, when a document of shard k comes out, every shard before
-    k has been fed whole and can be written."""
 
-    def __init__(self) -> None:
-        self.pending: dict[int, _Shard] = {}
-        self.refused: Record | None = None
+@dataclass(frozen=True)
+class _Job:
+    """What tagging a shard needs besides its records (the same in every process)."""
 
-    def shard(self, k: int) -> _Shard:
-        if k not in self.pending:
-            self.pending[k] = _Shard(k)
-        return self.pending[k]
+    settings: TaggerSettings
+    out: Path
+    output_format: str
+    shard_size: int
+    batch_size: int | None
+    gpu_id: int
 
-    def before(self, k: int) -> list[_Shard]:
-        """Pop the pending shards before ``k``, in order."""
-        keys = [j for j in self.pending if j < k]
-        return [self.pending.pop(j) for j in keys]
+
+_loaded: dict[str, Any] = {}  # this process's pipeline: {"job", "nlp", "task"}
+
+
+def _load(job: _Job) -> None:
+    """Load the pipeline once per process (the pool's initializer, or in this process)."""
+    nlp, task = job.settings.load(job.gpu_id)
+    _loaded.update(job=job, nlp=nlp, task=task)
+
+
+def _tag_shard(shard: _Shard, on_doc: Callable[[], None] | None = None) -> tuple[int, int]:
+    """Tag one shard's good records with the loaded pipeline and write the shard and its
+    sidecar (atomically); returns (documents, tokens).  Every process batches a shard alike
+    (batches never span shards), so the bytes do not depend on the number of processes."""
+    job, nlp, task = _loaded["job"], _loaded["nlp"], _loaded["task"]
+    inputs = ((pipe_input(r, nlp.vocab), (r.index, r.source)) for r in shard.good)
+    items: list = []
+    tokens = 0
+    for doc, (index, source) in nlp.pipe(inputs, as_tuples=True, batch_size=job.batch_size):
+        if job.output_format == "jsonl":
+            record = json_record(doc, index, source, task=task, confidence=job.settings.confidence)
+            items.append(json_line(record))
+        else:
+            items.append((doc, index, source))
+        tokens += len(doc)
+        if on_doc is not None:
+            on_doc()
+    data = b"".join(items) if job.output_format == "jsonl" else docbin_bytes(items)
+    meta = {
+        "first_id": shard.k * job.shard_size,
+        "records": shard.records,
+        "documents": len(items),
+        "tokens": tokens,
+        "bad_records": len(shard.bad),
+        "bad": [r.bad_entry() for r in shard.bad],
+    }
+    shards.write_shard(job.out, shard.k, job.output_format, data, meta)
+    logger.debug("tag: wrote shard %d (%d documents)", shard.k, len(items))
+    return len(items), tokens
 
 
 def tag_corpus(
@@ -216,7 +271,8 @@ def tag_corpus(
         output_format: ``jsonl`` (JSON records, :func:`.output.json_record`) or ``docbin``.
         shard_size: records per shard (≥ 1).
         batch_size: documents per ``nlp.pipe`` batch (None: the pipeline's ``batch_size``).
-        n_process: ``nlp.pipe(n_process=...)`` (≥ 1).
+        n_process: processes that tag (≥ 1); above 1, a pool of worker processes tags whole
+            shards, each loading the pipeline once (:func:`_run`).
         gpu_id: ≥ 0: run on that CUDA device (spaCy's ``require_gpu``); -1: CPU.
         on_error: ``skip``: list bad records in the sidecars and go on; ``refuse``: stop at the
             first bad record, after writing the shards finished before it.
@@ -325,11 +381,15 @@ def _run(
     on_error: str,
     progress: bool,
 ) -> None:
-    """Tag the records from ``start`` on, writing each shard not in ``done`` once it is whole."""
+    """Tag the records from ``start`` on, writing each shard not in ``done`` once it is whole.
+
+    This process reads the input and groups it into shards.  With ``n_process`` = 1 it tags
+    them itself; with more, a pool of ``n_process`` worker processes (spawned; each loads the
+    pipeline once) tags whole shards and writes them, so that no ``Doc`` crosses a process
+    boundary, with at most 2·``n_process`` shards read ahead."""
     from tqdm import tqdm
 
-    nlp, task = settings.load(gpu_id)
-    ledger = _Ledger()
+    job = _Job(settings, out, output_format, shard_size, batch_size, gpu_id)
     bar = tqdm(
         total=total,
         initial=start,  # the records before start are in finished shards
@@ -340,64 +400,72 @@ def _run(
         dynamic_ncols=True,
     )
 
-    def feed() -> Iterator[tuple[Any, tuple[int, str]]]:
-        for record in read_records(input, fmt, start=start, **fields):
-            k = record.index // shard_size
-            if k in done:
-                bar.update(1)
-                continue
-            shard = ledger.shard(k)
-            shard.records += 1
-            if record.ok:
-                yield pipe_input(record, nlp.vocab), (record.index, record.source)
-            elif on_error == "refuse":
-                ledger.refused = record
-                return
-            else:
-                shard.bad.append(record)
-                bar.update(1)
-
-    def write(shard: _Shard) -> None:
-        if output_format == "jsonl":
-            data = b"".join(shard.items)
-        else:
-            data = docbin_bytes(shard.items)
-        meta = {
-            "first_id": shard.k * shard_size,
-            "records": shard.records,
-            "documents": len(shard.items),
-            "tokens": shard.tokens,
-            "bad_records": len(shard.bad),
-            "bad": [r.bad_entry() for r in shard.bad],
-        }
-        shards.write_shard(out, shard.k, output_format, data, meta)
+    def count(shard: _Shard, documents: int, tokens: int) -> None:
         summary.shards_written += 1
-        summary.documents += len(shard.items)
-        summary.tokens += shard.tokens
+        summary.documents += documents
+        summary.tokens += tokens
         summary.bad_records += len(shard.bad)
-        summary.total_documents += len(shard.items)
+        summary.total_documents += documents
         summary.total_bad_records += len(shard.bad)
-        logger.debug("tag: wrote shard %d (%d documents)", shard.k, len(shard.items))
 
+    skip_done = (k * shard_size for k in sorted(done) if k * shard_size >= start)
+    skipped = sum(min(shard_size, total - s) for s in skip_done)
+    refused: Record | None = None
+    records = read_records(input, fmt, start=start, **fields)
     try:
-        docs = nlp.pipe(feed(), as_tuples=True, batch_size=batch_size, n_process=n_process)
-        for doc, (index, source) in docs:
-            k = index // shard_size
-            for finished in ledger.before(k):
-                write(finished)
-            shard = ledger.shard(k)
-            if output_format == "jsonl":
-                record = json_record(doc, index, source, task=task, confidence=settings.confidence)
-                shard.items.append(json_line(record))
-            else:
-                shard.items.append((doc, index, source))
-            shard.tokens += len(doc)
-            bar.update(1)
-        refused = ledger.refused
-        last = math.inf if refused is None else refused.index // shard_size
-        for finished in ledger.before(last):
-            write(finished)
+        bar.update(skipped)  # finished shards after start are read past, not tagged
+        if n_process == 1:
+            _load(job)
+            for shard in _whole_shards(records, done, shard_size, on_error):
+                if isinstance(shard, Record):
+                    refused = shard
+                    break
+                count(shard, *_tag_shard(shard, on_doc=lambda: bar.update(1)))
+                bar.update(len(shard.bad))
+        else:
+            refused = _run_pool(
+                job, n_process, _whole_shards(records, done, shard_size, on_error), count, bar
+            )
     finally:
         bar.close()
     if refused is not None:
         raise refusal(refused, input)
+
+
+def _run_pool(
+    job: _Job,
+    n_process: int,
+    work: Iterator[_Shard | Record],
+    count: Callable[[_Shard, int, int], None],
+    bar: Any,
+) -> Record | None:
+    """Tag the shards of ``work`` in a pool of ``n_process`` processes; returns the refused
+    record, if any (after the shards before it are written)."""
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+
+    pending: dict[Future, _Shard] = {}
+
+    def collect(futures: set[Future]) -> None:
+        for future in futures:
+            shard = pending.pop(future)
+            count(shard, *future.result())
+            bar.update(shard.records)
+
+    refused = None
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(n_process, context, initializer=_load, initargs=(job,)) as pool:
+        try:
+            for shard in work:
+                if isinstance(shard, Record):
+                    refused = shard
+                    break
+                if len(pending) >= 2 * n_process:
+                    finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    collect(finished)
+                pending[pool.submit(_tag_shard, shard)] = shard
+            collect(set(wait(pending).done))
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+    return refused
