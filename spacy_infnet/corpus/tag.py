@@ -335,21 +335,17 @@ def tag_corpus(
         summary.shards_skipped = len(done)
         todo = [k for k in range(n_shards) if k not in done]
         if todo:
+            job = _Job(settings, out, output_format, shard_size, batch_size, gpu_id)
             _run(
-                settings,
+                job,
                 input,
                 fmt,
                 fields,
-                out,
                 summary,
                 done=done,
                 start=todo[0] * shard_size,
                 total=total,
-                output_format=output_format,
-                shard_size=shard_size,
-                batch_size=batch_size,
                 n_process=n_process,
-                gpu_id=gpu_id,
                 on_error=on_error,
                 progress=progress,
             )
@@ -363,21 +359,16 @@ def tag_corpus(
 
 
 def _run(
-    settings: TaggerSettings,
+    job: _Job,
     input: Path,
     fmt: str,
     fields: dict,
-    out: Path,
     summary: TagSummary,
     *,
     done: set[int],
     start: int,
     total: int,
-    output_format: str,
-    shard_size: int,
-    batch_size: int | None,
     n_process: int,
-    gpu_id: int,
     on_error: str,
     progress: bool,
 ) -> None:
@@ -389,7 +380,7 @@ def _run(
     boundary, with at most 2·``n_process`` shards read ahead."""
     from tqdm import tqdm
 
-    job = _Job(settings, out, output_format, shard_size, batch_size, gpu_id)
+    shard_size = job.shard_size
     bar = tqdm(
         total=total,
         initial=start,  # the records before start are in finished shards
