@@ -27,7 +27,7 @@ ON_ERROR_HELP = (
     "bad records (not UTF-8, invalid JSON, missing or empty field...): skip (list them in the "
     "shards' sidecars) or refuse (stop at the first, naming its file and line)"
 )
-N_PROCESS_HELP = "worker processes of nlp.pipe; with --ray: tagging actors (one CPU each)"
+N_PROCESS_HELP = "processes that tag whole shards; with --ray: tagging actors (one CPU each)"
 
 
 @user_errors("tag")

@@ -6,7 +6,8 @@ Modules:
     output: a tagged ``Doc`` as a JSON record (tokens, tags or entities with character
         offsets, optional probabilities) or in a ``DocBin``.
     shards: the output directory (shards, sidecars, fingerprint, lock).
-    tag: :func:`tag_corpus`, resumable, in one process or ``nlp.pipe`` worker processes.
+    tag: :func:`tag_corpus`, resumable, in one process or a pool of worker
+    processes that tag whole shards.
     batch: :class:`BatchTagger`, tagging batches inside other engines' workers
         (``datasets.Dataset.map(num_proc=...)``, Ray Data).
     ray_data: :func:`~.ray_data.tag_corpus_ray`, the same on Ray Data (optional extra ``ray``;

@@ -126,8 +126,8 @@ def check_fingerprint(output_dir: Path, fingerprint: dict) -> bool:
 def locked(output_dir: Path) -> Iterator[None]:
     """Hold an exclusive lock on ``output_dir`` while the block runs: a POSIX record lock
     (``lockf``) of :data:`LOCK`, which the system releases when the process ends, also by
-    SIGKILL, and which ``nlp.pipe``'s forked workers do not inherit (so a worker left behind
-    by a killed run does not block the next).  Where ``fcntl`` does not exist (Windows)
+    SIGKILL, and which worker processes do not inherit (those of ``tag -n N`` die with the
+    main process; see :func:`.tag._init_worker`).  Where ``fcntl`` does not exist (Windows)
     nothing is locked.
 
     Raises:

@@ -205,6 +205,18 @@ def _load(job: _Job) -> None:
     _loaded.update(job=job, nlp=nlp, task=task)
 
 
+def _init_worker(job: _Job) -> None:
+    """A pool worker: die with the main process (Linux ``PR_SET_PDEATHSIG``), so that a killed
+    run leaves no worker that finishes its shard beside a rerun; then load the pipeline."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
+    _load(job)
+
+
 def _tag_shard(shard: _Shard, on_doc: Callable[[], None] | None = None) -> tuple[int, int]:
     """Tag one shard's good records with the loaded pipeline and write the shard and its
     sidecar (atomically); returns (documents, tokens).  Every process batches a shard alike
@@ -445,7 +457,7 @@ def _run_pool(
 
     refused = None
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(n_process, context, initializer=_load, initargs=(job,)) as pool:
+    with ProcessPoolExecutor(n_process, context, initializer=_init_worker, initargs=(job,)) as pool:
         try:
             for shard in work:
                 if isinstance(shard, Record):
