@@ -21,6 +21,7 @@ usually lowercased).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -37,8 +38,9 @@ _DIGITS = re.compile(r"\d")
 N_CASE_CLASSES = 6
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def case_class(token: str) -> int:
-    """Capitalisation class of ``token`` (see :data:`N_CASE_CLASSES`)."""
+    """Capitalisation class of ``token`` (see :data:`N_CASE_CLASSES`); cached per string."""
     if token.islower():
         return 2
     if token.isupper():
@@ -48,6 +50,18 @@ def case_class(token: str) -> int:
     if any(c.isupper() for c in token):
         return 5
     return 1
+
+
+def _spread(per_type: torch.Tensor, idx: torch.Tensor, mask: torch.Tensor, full: bool):
+    """[B, T, ...]: the row of ``per_type`` [n_types, ...] of each token (``idx`` [N], the
+    tokens in reading order) at its place under ``mask`` [B, T], zeros at padding."""
+    B, T = mask.shape
+    if full:
+        return per_type[idx].view(B, T, *per_type.shape[1:])
+    out = torch.zeros((B, T, *per_type.shape[1:]), dtype=per_type.dtype)
+    if idx.numel():
+        out[mask] = per_type[idx]
+    return out
 
 
 @dataclass
@@ -291,9 +305,15 @@ class TokenEncoder:
         without a character CNN.
         """
         B = len(sentences)
-        lengths = torch.tensor([len(s) for s in sentences], dtype=torch.long)
-        T = max(int(lengths.max()) if B else 0, 1)
-        mask = torch.arange(T).unsqueeze(0) < lengths.unsqueeze(1)
+        lens = [len(s) for s in sentences]
+        T = max(max(lens) if B else 0, 1)
+        # every sentence fills T (one sentence, or equal lengths): plain reshapes replace the
+        # masked scatters, which cost more than the rest of a one-sentence batch
+        full = B > 0 and min(lens) == T
+        if full:
+            mask = torch.ones((B, T), dtype=torch.bool)
+        else:
+            mask = torch.arange(T).unsqueeze(0) < torch.tensor(lens, dtype=torch.long).unsqueeze(1)
         type_of: dict[str, int] = {}
         flat: list[int] = []
         for sent in sentences:
@@ -308,26 +328,20 @@ class TokenEncoder:
         type_word_list = [wi.get(self.normalize(t), UNK) for t in types]
         type_words = torch.tensor(type_word_list, dtype=torch.long)
         type_case = torch.tensor([case_class(t) for t in types], dtype=torch.long)
-        word_ids = torch.zeros((B, T), dtype=torch.long)
-        case_ids = torch.zeros((B, T), dtype=torch.long)
-        if flat:
-            word_ids[mask] = type_words[idx]
-            case_ids[mask] = type_case[idx]
+        word_ids = _spread(type_words, idx, mask, full)
+        case_ids = _spread(type_case, idx, mask, full)
         C = 1
         if chars and types:
             C = max(1, max(min(len(t), self.max_word_length) for t in types))
-        char_ids = torch.zeros((B, T, C), dtype=torch.long)
         if chars and flat:
-            type_chars = torch.zeros((len(types), C), dtype=torch.long)
-            cells = [
-                (k, j, ci.get(c, UNK))
-                for k, t in enumerate(types)
-                for j, c in enumerate(t[: self.max_word_length])
-            ]
-            if cells:
-                pos = torch.tensor(cells, dtype=torch.long)
-                type_chars[pos[:, 0], pos[:, 1]] = pos[:, 2]
-            char_ids[mask] = type_chars[idx]
+            M = self.max_word_length
+            type_chars = torch.tensor(
+                [[ci.get(c, UNK) for c in t[:M]] + [PAD] * (C - len(t[:M])) for t in types],
+                dtype=torch.long,
+            )
+            char_ids = _spread(type_chars, idx, mask, full)
+        else:
+            char_ids = torch.zeros((B, T, C), dtype=torch.long)
         pretrained, pretrained_mask = self._pretrained(types, type_word_list, idx, mask)
         return EncodedBatch(
             word_ids,
@@ -358,12 +372,8 @@ class TokenEncoder:
         table_rows = np.fromiter((r for _, r in found), dtype=np.int64, count=len(found))
         type_vectors[ks] = torch.from_numpy(np.asarray(self.vectors[table_rows], np.float32))
         type_has[ks] = True
-        B, T = mask.shape
-        pretrained = torch.zeros((B, T, D), dtype=torch.float32)
-        pretrained_mask = torch.zeros((B, T), dtype=torch.bool)
-        pretrained[mask] = type_vectors[idx]
-        pretrained_mask[mask] = type_has[idx]
-        return pretrained, pretrained_mask
+        full = bool(mask.all())
+        return _spread(type_vectors, idx, mask, full), _spread(type_has, idx, mask, full)
 
     # -- serialisation ----------------------------------------------------------------------
     def to_dict(self) -> dict:

@@ -322,7 +322,10 @@ class InfnetModel(nn.Module):
             return rows, None, None
         decoder = self.active_decoder(decoder)
         batch = self.encode([words[i] for i in rows], chars=self.reads_chars(decoder))
-        self.eval()
+        # eval() walks every submodule: on one sentence that cost more than a CNN Ψ itself
+        # (onnx-speed), so only when a network is in training mode (the schedule sets them)
+        if any(net is not None and net.training for net in (self, self.energy, self.infnet)):
+            self.eval()
         with torch.no_grad():
             return rows, batch, decoder.decode(self, batch)
 
