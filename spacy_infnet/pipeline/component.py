@@ -44,7 +44,7 @@ from ..training import progress
 from ..training.allocator import fix_mmap_threshold
 from ..training.schedule import TwoStageSchedule, distilled_score
 from ..training.stages import TwoStageSettings
-from . import checkpoints, files, onnx_backend
+from . import checkpoints, files, onnx_backend, saved
 from . import vectors as word_vectors
 from .annotations import gold_batch, label_set, set_labels
 from .outputs import register_extensions, write_details
@@ -227,38 +227,26 @@ class InfnetTagger(TrainablePipe):
                 "infnet_tagger: energy_source is set but the config has no [infnet] block: "
                 "there is nothing to train"
             )
-        where, state, weights = self._read_saved(source, "energy_source")
+        where, state, weights = saved.read_saved(self.vocab, source, "energy_source")
         self._restore(state, weights, where, infnet=self._infnet_config)
         self.cfg["energy_source"] = str(source)
         self.schedule = TwoStageSchedule(self.stages, n_train, "energy")
         self.schedule.start_stage2(self.torch_model)
 
-    def _read_saved(self, source: str | Path, setting: str) -> tuple[Path, dict, dict]:
-        """The component directory, ``cfg.json`` and weights of a saved pipeline (checked
-        against its manifest if it is a checkpoint), its vectors table loaded in the vocab."""
-        where = files.find_component_dir(Path(source), setting)
-        checkpoints.check_component_dir(where)
-        state, weights = (
-            files.read_json(where / files.CFG_FILE),
-            files.read_weights(where / files.WEIGHTS_FILE),
-        )
-        word_vectors.load_saved_table(self.vocab, where, state.get("vectors_shape"))
-        return where, state, weights
-
     def _resume(self, source: str | Path, n_train: int, training: dict) -> None:
         """Continue a run from the checkpoint ``source`` (``resume_from``)."""
-        where, state, weights = self._read_saved(source, "resume_from")
+        where, state, weights = saved.read_saved(self.vocab, source, "resume_from")
         self._restore(state, weights, where)
-        saved, best_energy = progress.read_checkpoint(where)
+        counters, best_energy = progress.read_checkpoint(where)
         model = self._require_model()
         self.schedule = TwoStageSchedule.for_run(
             self.stages, n_train, self._energy_config, model.infnet is not None, training
         )
         try:
-            self.schedule.resume(model, saved, files.split_labels(weights)[0], best_energy)
+            self.schedule.resume(model, counters, files.split_labels(weights)[0], best_energy)
         except ValueError as err:
             raise ValueError(f"{where}: {err}") from err
-        info = progress.describe(saved, training, n_train)
+        info = progress.describe(counters, training, n_train)
         if Path(source).name in ("model-last", "model-best"):  # spaCy's clean_output_dir
             info += "; spaCy deletes it when training starts if --output is its parent"
         logger.info("infnet_tagger: resumed from %s: %s", source, info)
@@ -368,38 +356,15 @@ class InfnetTagger(TrainablePipe):
             ValueError: another task, invalid settings, weights that do not fit them, or
                 weights stored with other labels than ``cfg.json`` names (naming the file).
         """
-        at_cfg, at_weights = (
-            (Path(where) / files.CFG_FILE, Path(where) / files.WEIGHTS_FILE)
-            if isinstance(where, Path)
-            else (f"{where} (cfg)", f"{where} (model)")
-        )
-        try:
-            if state is not None:
-                if state.get("task") != self.task:
-                    raise ValueError(f"saved task {state.get('task')!r} is not {self.task!r}")
-                model = InfnetModel.from_config(state, **infnet)
-                word_vectors.attach(model, self.vocab, state.get("vectors_shape"))
-                self._set_model(model)
-                self.scheme = state.get("scheme", self.scheme)
-                self.constraints = state.get("constraints", self.constraints)
-                self.cfg.update(
-                    vectors=state.get("vectors"), energy_source=state.get("energy_source")
-                )
-        except ValueError as err:
-            raise ValueError(f"{at_cfg}: {err}") from err
-        if weights is None:
-            return self._warn_untrained(where, infnet)
-        try:
-            weights, trained_on = files.split_labels(weights)
+        at_cfg, at_weights = saved.file_names(where)
+        if state is not None:
+            self._set_model(saved.build_model(state, self.vocab, self.task, at_cfg, **infnet))
+            self.scheme = state.get("scheme", self.scheme)
+            self.constraints = state.get("constraints", self.constraints)
+            self.cfg.update(vectors=state.get("vectors"), energy_source=state.get("energy_source"))
+        if weights is not None:
             model = self._require_model()
-            if trained_on is not None and list(trained_on) != list(model.labels):
-                raise ValueError(
-                    f"these weights were trained with the labels {trained_on}, but {at_cfg} "
-                    f"names {list(model.labels)}: the two files come from different pipelines"
-                )
-            model.load_weights(weights, ("energy",) if infnet else ("energy", "infnet"))
-        except ValueError as err:
-            raise ValueError(f"{at_weights}: {err}") from err
+            saved.load_weights(model, weights, at_cfg, at_weights, energy_only=bool(infnet))
         self._warn_untrained(where, infnet)
 
     def _warn_untrained(self, where: str | Path, infnet: dict) -> None:
