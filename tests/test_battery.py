@@ -15,8 +15,9 @@ result, with nothing lost and no NaN:
 * damaged pipeline directories and Hub exports: ``spacy.load`` / ``from_pretrained`` raise an
   error naming the file, never return a silently broken pipeline.
 
-``test_battery_summary`` closes the module: its id states N, the number of inputs tried (and
-how many are marked slow or xfail; none is xfail today).
+N, the number of inputs tried, is the number of ``test_input_*`` items:
+``python -m pytest tests/test_battery.py -m "slow or not slow" --collect-only -q | grep -c
+test_input_``.
 """
 
 from __future__ import annotations
@@ -771,10 +772,9 @@ class DirCase:
     name: str
     rel: str
     damage: Damage
-    marks: tuple = ()
 
     def param(self):
-        return pytest.param(self, id=f"{self.base}-{self.name}", marks=list(self.marks))
+        return pytest.param(self, id=f"{self.base}-{self.name}")
 
 
 W, C, H = f"{COMPONENT}/{WEIGHTS}", f"{COMPONENT}/{CFG}", HUB_CONFIG
@@ -846,37 +846,3 @@ def test_input_directory(case: DirCase, pipeline_dirs, export_dir, tmp_path):
     with pytest.raises(CLEAR_ERRORS) as err:
         _load(case.base, damaged)
     assert Path(case.rel).name in str(err.value)
-
-
-# =========================================================================== summary
-
-SECTIONS = {
-    "documents": len(DOC_CASES),
-    "batches": len(BATCH_CASES),
-    "corpora": sum(name.startswith("test_input_corpus_") for name in list(globals())),
-    "files": len(FILE_CASES),
-    "directories": len(DIR_CASES),
-}
-N_INPUTS = sum(SECTIONS.values())
-N_SLOW = len(SLOW)
-N_XFAIL = sum(bool(case.marks) for case in DIR_CASES)
-SUMMARY = (
-    f"N={N_INPUTS}_inputs({'+'.join(f'{n}_{k}' for k, n in SECTIONS.items())})"
-    f"_of_which_{N_SLOW}_slow_{N_XFAIL}_xfail"
-)
-
-
-@pytest.mark.parametrize("summary", [SUMMARY])
-def test_battery_summary(summary, request):
-    """Closes the battery; its id states N.  Every input of the battery was collected as one
-    ``test_input_*`` item (the slow ones only in a run that selects them)."""
-    if request.config.option.keyword:
-        pytest.skip("a -k selection runs part of the battery")
-    items = [
-        item
-        for item in request.session.items
-        if item.module is request.module and item.originalname.startswith("test_input_")
-    ]
-    slow = sum(item.get_closest_marker("slow") is not None for item in items)
-    assert len(items) - slow == N_INPUTS - N_SLOW
-    assert slow in (0, N_SLOW)

@@ -3,7 +3,7 @@ bitwise determinism on CPU, and `spacy train` killed with SIGKILL and resumed (r
 
 The run-level tests share one set of small `spacy train` runs on real tweets
 (:func:`small_configs.small_train_command`), two at a time as subprocesses, each with one torch
-thread (bitwise identity needs the same thread count: README_faults)."""
+thread (bitwise identity needs the same thread count: README, "Training that survives faults")."""
 
 from __future__ import annotations
 

@@ -8,11 +8,10 @@ import json
 from pathlib import Path
 
 import pytest
+import ray
 
 from spacy_infnet.corpus import BatchTagger, bad_records, iter_output, tag_corpus
 from spacy_infnet.data import load_dataset
-
-ray = pytest.importorskip("ray")
 
 
 @pytest.fixture(scope="module")

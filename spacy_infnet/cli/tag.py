@@ -75,6 +75,18 @@ def tag_cli(
 
     if decoder is not None:
         check_decoder(decoder)
+    common = {
+        "input_format": input_format,
+        "text_field": text_field,
+        "words_field": words_field,
+        "output_format": output_format,
+        "gpu_id": gpu_id,
+        "on_error": on_error,
+        "confidence": confidence,
+        "decoder": decoder,
+        "component": component,
+        "progress": progress,
+    }
     if use_ray:
         try:
             importlib.import_module("ray.data")
@@ -86,20 +98,11 @@ def tag_cli(
             pipeline,
             input,
             output_dir,
-            input_format=input_format,
-            text_field=text_field,
-            words_field=words_field,
-            output_format=output_format,
             concurrency=n_process,
             batch_size=batch_size or 256,
-            gpu_id=gpu_id,
-            on_error=on_error,
-            confidence=confidence,
-            decoder=decoder,
-            component=component,
             address=ray_address,
             num_cpus=ray_cpus,
-            progress=progress,
+            **common,
         )
     else:
         from ..corpus import tag_corpus
@@ -110,20 +113,11 @@ def tag_cli(
             pipeline,
             input,
             output_dir,
-            input_format=input_format,
-            text_field=text_field,
-            words_field=words_field,
             split=split,
-            output_format=output_format,
             shard_size=shard_size,
             batch_size=batch_size,
             n_process=n_process,
-            gpu_id=gpu_id,
-            on_error=on_error,
-            confidence=confidence,
-            decoder=decoder,
-            component=component,
-            progress=progress,
+            **common,
         )
     if summary is not None:
         summary.parent.mkdir(parents=True, exist_ok=True)

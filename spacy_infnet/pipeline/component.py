@@ -10,22 +10,17 @@ checkpoint.  ``energy_source`` (at initialise) skips stage 1, reading a trained 
 ``resume_from`` continues a killed run from its checkpoint (:mod:`.checkpoints`,
 :mod:`spacy_infnet.training.progress`).
 
-Serialisation uses spaCy's ``util.to_disk`` / ``to_bytes`` and honours ``exclude`` ("cfg",
-"vocab", "model"): ``cfg.json`` (JSON) and ``model.safetensors``, written atomically; a
-training checkpoint adds its progress and is checked against its manifest when loaded.
+Serialisation, and reading a saved component back (``energy_source``, ``resume_from``), are
+the :class:`.saved.SavedComponent` part of the class.
 """
 
 # No `from __future__ import annotations`: spaCy validates initialize's signature at runtime.
-import json
 import logging
-import warnings
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load as load_safetensors
-from spacy import util
 from spacy.language import Language
 from spacy.pipeline import TrainablePipe
 from spacy.tokens import Doc
@@ -33,21 +28,20 @@ from spacy.training import Example, validate_examples
 from spacy.vocab import Vocab
 from thinc.api import Optimizer, PyTorchWrapper_v2, get_current_ops
 
-from .. import __version__
 from ..core.decoders import Decoder
 from ..core.energy import EnergyConfig
 from ..core.infnets import InfnetConfig
 from ..core.model import InfnetModel
 from ..core.prediction import Prediction, predict_details
 from ..core.schemes import labels_for_scheme
-from ..training import progress
 from ..training.allocator import fix_mmap_threshold
 from ..training.schedule import TwoStageSchedule, distilled_score
 from ..training.stages import TwoStageSettings
-from . import checkpoints, files, onnx_backend, saved
+from . import onnx_backend
 from . import vectors as word_vectors
 from .annotations import gold_batch, label_set, set_labels
 from .outputs import register_extensions, write_details
+from .saved import SavedComponent
 from .scorers import score_infnet
 
 TASKS = ("ner", "tag")
@@ -63,7 +57,7 @@ def _from_model(attr: str, default: Any, doc: str) -> property:
     return property(get, doc=f"{doc} ({default!r} before the model is built or loaded.)")
 
 
-class InfnetTagger(TrainablePipe):
+class InfnetTagger(SavedComponent, TrainablePipe):
     """Sequence labeller whose prediction is ŷ ≈ argmin_y E_Θ(x, y) under a chosen decoder.
 
     Args: the factory's settings (README, "The component's settings"): ``task``, ``scheme``
@@ -178,7 +172,7 @@ class InfnetTagger(TrainablePipe):
         directory whose energy is reused frozen: stage 1 is skipped (vocabularies, labels and
         vectors are its own).  ``resume_from``: a checkpoint (``model-last`` of a killed run)
         to continue: its vocabularies, labels, vectors, weights and training progress, in
-        the stage it was in (it overrides ``energy_source``; README_faults).
+        the stage it was in (it overrides ``energy_source``; README, "Training that survives faults").
 
         Raises:
             ValueError: no training examples, unreadable vectors or vectors of the wrong
@@ -219,37 +213,6 @@ class InfnetTagger(TrainablePipe):
         )
         self._set_model(model)
         self.cfg.update(vectors=str(vectors) if vectors else None, energy_source=None)
-
-    def _initialize_from_energy(self, source: str | Path, n_train: int) -> None:
-        """Load a trained energy (stage 1 done) from a pipeline or component directory."""
-        if self._infnet_config is None:
-            raise ValueError(
-                "infnet_tagger: energy_source is set but the config has no [infnet] block: "
-                "there is nothing to train"
-            )
-        where, state, weights = saved.read_saved(self.vocab, source, "energy_source")
-        self._restore(state, weights, where, infnet=self._infnet_config)
-        self.cfg["energy_source"] = str(source)
-        self.schedule = TwoStageSchedule(self.stages, n_train, "energy")
-        self.schedule.start_stage2(self.torch_model)
-
-    def _resume(self, source: str | Path, n_train: int, training: dict) -> None:
-        """Continue a run from the checkpoint ``source`` (``resume_from``)."""
-        where, state, weights = saved.read_saved(self.vocab, source, "resume_from")
-        self._restore(state, weights, where)
-        counters, best_energy = progress.read_checkpoint(where)
-        model = self._require_model()
-        self.schedule = TwoStageSchedule.for_run(
-            self.stages, n_train, self._energy_config, model.infnet is not None, training
-        )
-        try:
-            self.schedule.resume(model, counters, files.split_labels(weights)[0], best_energy)
-        except ValueError as err:
-            raise ValueError(f"{where}: {err}") from err
-        info = progress.describe(counters, training, n_train)
-        if Path(source).name in ("model-last", "model-best"):  # spaCy's clean_output_dir
-            info += "; spaCy deletes it when training starts if --output is its parent"
-        logger.info("infnet_tagger: resumed from %s: %s", source, info)
 
     def update(
         self,
@@ -327,107 +290,3 @@ class InfnetTagger(TrainablePipe):
                 set_labels(doc, [labels[i] for i in tags], self.task, self.scheme)
             if isinstance(pred, Prediction):
                 write_details(doc, pred, labels)
-
-    # -- serialisation (JSON + safetensors only) ----------------------------------------------
-    def state(self) -> dict[str, Any]:
-        """The JSON settings saved as ``cfg.json``: the component's and the model's."""
-        model = self._require_model()
-        return {
-            "spacy_infnet_version": __version__,
-            "task": self.task,
-            "scheme": self.scheme,
-            "constraints": self.constraints,
-            "vectors": self.cfg.get("vectors"),
-            "energy_source": self.cfg.get("energy_source"),
-            **model.config(),
-            **({"checkpoint": True} if self.saving_checkpoint else {}),
-        }
-
-    def _restore(
-        self, state: dict | None, weights: dict | None, where: str | Path, **infnet
-    ) -> None:
-        """Rebuild the model from a saved ``state`` (cfg.json) and load ``weights``.  With
-        ``infnet=`` (an ``energy_source``), that inference network is built fresh instead of
-        the saved one, and only the energy's weights are loaded.  ``where``: the component
-        directory (errors name its ``cfg.json`` or ``model.safetensors``) or, for bytes, the
-        component's name.
-
-        Raises:
-            ValueError: another task, invalid settings, weights that do not fit them, or
-                weights stored with other labels than ``cfg.json`` names (naming the file).
-        """
-        at_cfg, at_weights = saved.file_names(where)
-        if state is not None:
-            self._set_model(saved.build_model(state, self.vocab, self.task, at_cfg, **infnet))
-            self.scheme = state.get("scheme", self.scheme)
-            self.constraints = state.get("constraints", self.constraints)
-            self.cfg.update(vectors=state.get("vectors"), energy_source=state.get("energy_source"))
-        if weights is not None:
-            model = self._require_model()
-            saved.load_weights(model, weights, at_cfg, at_weights, energy_only=bool(infnet))
-        self._warn_untrained(where, infnet)
-
-    def _warn_untrained(self, where: str | Path, infnet: dict) -> None:
-        """Warn when a loaded pipeline's inference network was never trained."""
-        model = self.torch_model
-        if not infnet and model is not None and model.active_decoder(self.decoder) != self.decoder:
-            warnings.warn(
-                f"{where}: the inference network of this pipeline was never trained (training "
-                "stopped in stage 1); it decodes with Viterbi instead",
-                stacklevel=4,
-            )
-
-    def to_disk(self, path: str | Path, *, exclude: Iterable[str] = ()) -> None:
-        writers = {
-            files.CFG_FILE: lambda p: files.atomic_write(p, files.state_bytes(self.state())),
-            "vocab": lambda p: self.vocab.to_disk(p, exclude=exclude),
-            files.WEIGHTS_FILE: lambda p: files.atomic_write(
-                p, files.weight_bytes(self._require_model().weights(), self.labels)
-            ),
-        }
-        if onnx_backend.uses_onnx(self.decoder):  # Ψ as ONNX beside its weights
-            writers[files.ONNX_FILE] = onnx_backend.writer(self._require_model)
-        if self.saving_checkpoint and self.schedule is not None:  # training progress
-            for name, data in progress.checkpoint_files(self.schedule.tracker).items():
-                writers[name] = lambda p, data=data: files.atomic_write(p, data)
-        util.to_disk(path, writers, exclude)
-
-    def from_disk(self, path: str | Path, *, exclude: Iterable[str] = ()) -> "InfnetTagger":
-        """Load the component saved in ``path``; a checkpoint is first checked against its
-        pipeline's manifest.
-
-        Raises:
-            FileNotFoundError: a missing ``cfg.json`` or ``model.safetensors`` (named).
-            ValueError: unreadable files, settings or weights; an incomplete checkpoint
-                (:class:`.checkpoints.IncompleteCheckpointError`).
-        """
-        checkpoints.check_component_dir(path)
-        read: dict[str, Any] = {}
-        readers = {
-            files.CFG_FILE: lambda p: read.__setitem__("state", files.read_json(p)),
-            "vocab": lambda p: p.exists() and self.vocab.from_disk(p, exclude=exclude),
-            files.WEIGHTS_FILE: lambda p: read.__setitem__("weights", files.read_weights(p)),
-            files.ONNX_FILE: lambda p: setattr(self, "_onnx_file", p if p.is_file() else None),
-        }
-        util.from_disk(path, readers, exclude)
-        self._restore(read.get("state"), read.get("weights"), Path(path))
-        return self
-
-    def to_bytes(self, *, exclude: Iterable[str] = ()) -> bytes:
-        writers = {
-            "cfg": lambda: files.state_bytes(self.state()),
-            "vocab": lambda: self.vocab.to_bytes(exclude=exclude),
-            "model": lambda: files.weight_bytes(self._require_model().weights(), self.labels),
-        }
-        return util.to_bytes(writers, exclude)
-
-    def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = ()) -> "InfnetTagger":
-        read: dict[str, Any] = {}
-        readers = {
-            "cfg": lambda b: read.__setitem__("state", json.loads(b)),
-            "vocab": lambda b: self.vocab.from_bytes(b, exclude=exclude),
-            "model": lambda b: read.__setitem__("weights", load_safetensors(b)),
-        }
-        util.from_bytes(bytes_data, readers, exclude)
-        self._restore(read.get("state"), read.get("weights"), self.name)
-        return self

@@ -6,7 +6,7 @@ When spaCy's training loop saves a checkpoint through ``spacy_infnet.atomic_chec
 
 * ``progress.json``: the stage tracker's counters (:meth:`.stages.StageTracker.progress`: stage,
   updates, sentences, epochs, the best stage-1 dev score and its update) and torch's CPU thread
-  count (bitwise reproducibility needs the same count: README_faults);
+  count (bitwise reproducibility needs the same count: README, "Training that survives faults");
 * ``best_energy.safetensors`` (stage 1, once a dev score was recorded): the energy of the best
   dev score so far, which the switch to stage 2 restores.
 
