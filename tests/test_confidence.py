@@ -341,3 +341,45 @@ def test_errors_name_the_offending_value():
     with pytest.raises(ValueError, match="row, start, end, type"):
         segment_probability(em, W, mask, s, e, [(0, 1)], BIOES)
     assert segment_probability(em, W, mask, s, e, [], BIOES).shape == (0,)
+
+
+@pytest.mark.parametrize("scheme", ["bioes", "iob2"])
+def test_long_rows_equal_the_constrained_forward_over_the_whole_row(scheme):
+    """On rows too long to enumerate (lengths 60, 23, 41), each segment's probability (a
+    forward pass restricted over the segment only, joined to the backward values) equals the
+    forward pass restricted over the whole row (``constrained_log_partition`` with the
+    segment's allowed sets): segments at the start, in the middle and at each row's end."""
+    labels = LABELS[scheme]
+    lengths = torch.tensor([60, 23, 41])
+    B, T, L = len(lengths), int(lengths.max()), len(labels)
+    g = torch.Generator().manual_seed(21)
+    em = torch.randn(B, T, L, generator=g, dtype=DT) * 2
+    W = torch.randn(L, L, generator=g, dtype=DT)
+    pen_t, pen_s, pen_e = constraint_penalties(transition_constraints(labels, scheme), dtype=DT)
+    W, s, e = W + pen_t, pen_s, pen_e
+    mask = torch.arange(T)[None, :] < lengths[:, None]
+    index = {lab: k for k, lab in enumerate(labels)}
+    segments = [
+        (b, i, min(i + w, n), typ)
+        for b, n in enumerate(lengths.tolist())
+        for i in (0, 7, n - 3, n - 1)
+        for w in (1, 2, 3)
+        for typ in TYPES
+    ]
+    got = segment_probability(em, W, mask, s, e, segments, labels, scheme)
+    assert float(got.max()) > 0.3 and float((got > 1e-3).float().mean()) > 0.2
+    log_z = log_partition(em, W, mask, s, e)
+    for (b, i, j, typ), p in zip(segments, got.tolist(), strict=True):
+        allowed = torch.ones(1, T, L, dtype=torch.bool)
+        if scheme == "bioes":
+            names = ["S"] if j - i == 1 else ["B"] + ["I"] * (j - i - 2) + ["E"]
+        else:
+            names = ["B"] + ["I"] * (j - i - 1)
+            if j < lengths[b]:
+                allowed[0, j, index[f"I-{typ}"]] = False
+        for t, prefix in zip(range(i, j), names):
+            allowed[0, t] = False
+            allowed[0, t, index[f"{prefix}-{typ}"]] = True
+        log_za = constrained_log_partition(em[b : b + 1], W, mask[b : b + 1], s, e, allowed)
+        want = torch.exp(log_za[0] - log_z[b]).clamp(0, 1).item()
+        assert p == pytest.approx(want, abs=1e-10), (b, i, j, typ)

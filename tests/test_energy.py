@@ -11,7 +11,7 @@ import torch
 
 from spacy_infnet import load_dataset
 from spacy_infnet.core.decoders import ViterbiDecoder
-from spacy_infnet.core.encoding import UNK, TokenEncoder
+from spacy_infnet.core.encoding import UNK, TokenEncoder, case_class
 from spacy_infnet.core.energy import BLSTMCRFConfig, BLSTMCRFEnergy
 from spacy_infnet.core.model import InfnetModel
 from spacy_infnet.training import energy_nll_loss
@@ -44,6 +44,46 @@ def test_encoder_normalises_and_round_trips():
     assert torch.equal(
         again.encode([["CALL", "zebra"]]).word_ids, enc.encode([["CALL", "zebra"]]).word_ids
     )
+
+
+def test_encoder_matches_a_token_by_token_lookup(tweets):
+    """Every tensor of a padded batch equals looking each token up on its own (word index of
+    its normal form, case class, characters, pretrained vector of an out-of-vocabulary word
+    the table has), and a changed vocabulary or table is seen by the next batch."""
+    sents = tweets[0]
+    enc = TokenEncoder.from_corpus(sents[:20])
+    table_words = ["zebra", "the", "Zebu", "lol"]
+    table = np.arange(len(table_words) * 3, dtype=np.float32).reshape(-1, 3) + 1
+    enc.set_vectors(table_words, table)
+    batch_sents = [["Zebra", "ZEBU", "the"], *sents[18:24], [], ["x"]]
+    batch = enc.encode(batch_sents)
+    table_row = {}
+    for i, w in enumerate(table_words):
+        table_row.setdefault(enc.normalize(w), i)
+    for b, sent in enumerate(batch_sents):
+        assert int(batch.mask[b].sum()) == len(sent) and not batch.mask[b, len(sent) :].any()
+        for t, tok in enumerate(sent):
+            norm = enc.normalize(tok)
+            word = enc.word_index.get(norm, UNK)
+            assert batch.word_ids[b, t].item() == word
+            assert batch.case_ids[b, t].item() == case_class(tok)
+            chars = [enc.char_index.get(c, UNK) for c in tok[: enc.max_word_length]]
+            row = batch.char_ids[b, t].tolist()
+            assert row[: len(chars)] == chars and not any(row[len(chars) :])
+            vec = table[table_row[norm]] if word == UNK and norm in table_row else None
+            assert bool(batch.pretrained_mask[b, t]) == (vec is not None)
+            if vec is not None:
+                assert batch.pretrained[b, t].tolist() == vec.tolist()
+    assert batch.word_ids[0, 0].item() == UNK
+    enc.add_words(["zebra"])
+    again = enc.encode(batch_sents[:1])
+    assert again.word_ids[0, 0].item() == enc.word_index["zebra"]
+    assert not again.pretrained_mask[0, 0] and again.pretrained_mask[0, 1]
+    enc.set_vectors(None, None)
+    assert enc.encode(batch_sents[:1]).pretrained is None
+    enc.add_chars(["\u2603"])
+    snow = enc.encode([["\u2603"]]).char_ids[0, 0, 0].item()
+    assert snow == enc.char_index["\u2603"] != UNK
 
 
 def test_padding_does_not_change_a_sentence_energy(tweets):

@@ -3,6 +3,7 @@ two-stage schedule, the inference-network decoder and its pipeline round trip.""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -24,6 +25,9 @@ from small_configs import SMALL_CNN, small_tagger
 ARCHS = {
     "cnn13": InfnetConfig("cnn", hidden_size=24, windows=(1, 3), word_dim=16, case_dim=4),
     "cnn15": InfnetConfig("cnn", hidden_size=24, windows=(1, 5), word_dim=16, char_cnn=True),
+    "cnn3_dilated": InfnetConfig(
+        "cnn", hidden_size=12, windows=(3,), dilations=(1, 2, 4), word_dim=16, char_cnn=True
+    ),
     "blstm2": InfnetConfig("blstm", hidden_size=12, n_layers=2, word_dim=16, char_cnn=True),
     "seq2seq": InfnetConfig("seq2seq", hidden_size=12, label_dim=8, word_dim=16, case_dim=4),
 }
@@ -62,8 +66,11 @@ def test_shapes_and_padding_do_not_leak(arch, tweets, encoder):
         assert logits.shape == (6, batch.mask.shape[1], len(names))
         assert torch.isfinite(logits).all()
         for b, s in enumerate(sents):
-            alone = net(encoder.encode([s]))[0]
+            one = encoder.encode([s])
+            alone = net(one)[0]
             torch.testing.assert_close(logits[b, : len(s)], alone[: len(s)], atol=1e-5, rtol=1e-5)
+            dense = net(dataclasses.replace(one, dense=True))[0]  # no packing at all
+            torch.testing.assert_close(dense, alone, atol=1e-5, rtol=1e-5)
         probs = net.relaxed(logits, batch.mask)
         torch.testing.assert_close(probs.sum(-1), batch.mask.float())
         tags = net.discretize(logits, batch.mask)
@@ -287,6 +294,30 @@ def test_char_cnn_type_dedup_equals_token_path(encoder, tweets):
         slow = cnn(batch.char_ids)
     torch.testing.assert_close(fast, slow)
     assert (fast[~batch.mask] == 0).all()
+
+
+def test_char_cnn_from_the_encoders_token_types_equals_token_path(encoder, tweets):
+    """With the encoder's distinct-token table (``EncodedBatch.char_types``) the char CNN gives
+    each token what convolving its own characters gives: padded and one-sentence batches, a
+    sub-batch (``select``) and an empty token string (all padding, so 0)."""
+    torch.manual_seed(0)
+    cnn = CharCNN(encoder.n_chars, 8, 6, 3, dropout=0.0)
+    sents = tweets[0][:16] + [["", "lol", "lol"]]
+    padded = encoder.encode(sents)
+    assert padded.type_chars is not None and padded.type_chars.shape[0] == 1 + len(
+        {t for s in sents for t in s}
+    )
+    batches = [padded, padded.select(torch.tensor([16, 3, 0])), encoder.encode([sents[5]])]
+    for batch in batches:
+        with torch.no_grad():
+            cnn.eval()
+            fast = cnn(batch.char_ids, batch.dense, batch.char_types)
+            cnn.train()
+            slow = cnn(batch.char_ids)
+        torch.testing.assert_close(fast, slow)
+        assert (fast[~batch.mask] == 0).all() and fast[batch.mask].abs().sum() > 0
+    empty = batches[1].words.index(["", "lol", "lol"]), 0
+    assert (batches[1].char_ids[empty] == 0).all()
 
 
 def test_encode_without_chars_keeps_words(encoder, tweets):

@@ -35,6 +35,7 @@ ARCHS = {
         "cnn", hidden_size=16, windows=(1, 3), char_cnn=True, case_dim=4
     ),
     "cnn_words": InfnetConfig("cnn", hidden_size=16, windows=(1, 5)),
+    "cnn_dilated": InfnetConfig("cnn", hidden_size=8, windows=(1, 3), dilations=(2, 4), case_dim=4),
     "blstm2_chars": InfnetConfig("blstm", hidden_size=8, n_layers=2, char_cnn=True),
     "blstm_case": InfnetConfig("blstm", hidden_size=8, case_dim=4),
     "seq2seq": InfnetConfig("seq2seq", hidden_size=8, label_dim=6, char_cnn=True),
@@ -225,3 +226,32 @@ def test_pipeline_onnx_backend_and_hub_export(small_pos_pipeline, tweets, tmp_pa
     assert tagger.decoder.backend == "onnx"
     assert tags(served) == want
     assert tagger.torch_model.onnx_runner.path == out / "infnet_tagger" / "infnet.onnx"
+
+
+def test_hybrid_decoder_runs_psi_on_onnx_with_the_same_output(small_pos_pipeline, tweets):
+    """backend = "onnx" in a Hybrid.v1 block: the pipeline attaches the ONNX network itself,
+    and the tags, confidences and re-decoded sentences are those of the torch backend."""
+    import spacy
+
+    from spacy_infnet.core.decoders import HybridDecoder
+
+    sentences = tweets[0][:60]
+    block = {"@decoders": "spacy_infnet.Hybrid.v1", "threshold": 0.6, "backend": "onnx"}
+    nlp = spacy.load(
+        small_pos_pipeline, config={"components": {"infnet_tagger": {"decoder": block}}}
+    )
+    assert [d[0].tag_ for d in nlp.pipe([" ".join(s) for s in sentences[:2]])]
+    model = nlp.get_pipe("infnet_tagger").torch_model
+    assert model.onnx_runner is not None
+    out = {}
+    for backend in ("torch", "onnx"):
+        _, _, out[backend] = model.decode_words(sentences, HybridDecoder(0.6, backend=backend))
+    redone = out["torch"].extra["redecoded"]
+    assert 0 < int(redone.sum()) < len(sentences)  # both paths of the decoder are taken
+    assert torch.equal(out["onnx"].extra["redecoded"], redone)
+    assert torch.equal(out["onnx"].tags, out["torch"].tags)
+    torch.testing.assert_close(
+        out["onnx"].extra["confidence"], out["torch"].extra["confidence"], atol=1e-5, rtol=0
+    )
+    with pytest.raises(ValueError, match="backend"):
+        HybridDecoder(backend="tensorrt")

@@ -38,11 +38,19 @@ sums ``exp(score)`` over exactly the sequences with ``y_t ∈ A_t`` for all ``t`
 
     P(segment | x) = Z_A / Z = exp(log Z_A − log Z).
 
-Both log-partitions are computed by the same recursion (``log Z`` with ``A_t`` = all labels,
-once per sentence), so the ratio is at most 1 up to rounding; it is clamped to ``[0, 1]``.
-Many segments are batched: each one gets its own row, a copy of its sentence's potentials
-with the disallowed emissions set to ``−∞``, ``O(n · L²)`` per segment; rows are processed in
-chunks that bound the ``[rows, L, L]`` work buffer.  This is the constrained forward(-backward)
+Outside the segment every label is allowed, so the recursion only needs restricting over
+the segment itself: with the unconstrained forward values ``α_t`` and backward values
+``β_t(l)`` (log Σ over the continuations after label ``l`` at ``t``, end scores included)
+computed once per sentence, the restricted forward starts from ``α_{i-1}`` (the start scores
+at ``i = 0``), runs over the constrained positions ``i .. k`` (``k = j-1``; IOB2: ``j`` when
+it is a real position) and ends in
+
+    log Z_A = logsumexp_l ( α^A_k(l) + β_k(l) ),   log Z = logsumexp_l ( α_{n-1}(l) + e_l ),
+
+so the ratio is at most 1 up to rounding; it is clamped to ``[0, 1]``.  Cost: ``O(n · L²)``
+per sentence plus ``O(|segment| · L²)`` per segment, linear in a document's length however
+many entities it holds.  Many segments are batched, in chunks that bound the ``[rows, L, L]``
+work buffer.  This is the constrained forward(-backward)
 computation of exact field / span confidences of Culotta & McCallum (2004), "Confidence
 estimation for information extraction" (HLT-NAACL 2004).
 
@@ -184,6 +192,37 @@ def _forward(
     return torch.logsumexp(alpha, dim=1).masked_fill(~mask[:, 0], 0.0)
 
 
+def _forward_all(emissions: Tensor, transitions: Tensor, start: Tensor | None) -> Tensor:
+    """Every forward value α_t(l) [B, T, L] (log-space; emission of t included; values past a
+    row's length are meaningless)."""
+    _, T, _ = emissions.shape
+    alpha = emissions.clone()
+    if T == 0:
+        return alpha
+    if start is not None:
+        alpha[:, 0] += start
+    trans = transitions.unsqueeze(0)  # [1, L(k), L(l)]
+    for t in range(1, T):
+        alpha[:, t] += torch.logsumexp(alpha[:, t - 1].unsqueeze(2) + trans, dim=1)
+    return alpha
+
+
+def _backward_all(
+    emissions: Tensor, transitions: Tensor, mask: Tensor, end: Tensor | None
+) -> Tensor:
+    """Every backward value β_t(l) [B, T, L]: log Σ over the continuations after label l at t
+    to the row's end, ``end`` included, the emission of t not (β at a row's last real
+    position is ``end``; values past a row's length are meaningless)."""
+    B, T, L = emissions.shape
+    last = emissions.new_zeros(B, L) if end is None else end.expand(B, L)
+    beta = last.unsqueeze(1).repeat(1, T, 1)
+    trans = transitions.unsqueeze(0)  # [1, L(l), L(k)]
+    for t in range(T - 2, -1, -1):
+        nxt = torch.logsumexp(trans + (emissions[:, t + 1] + beta[:, t + 1]).unsqueeze(1), dim=2)
+        beta[:, t] = torch.where(mask[:, t + 1].unsqueeze(1), nxt, last)
+    return beta
+
+
 def _chunk_rows(n_labels: int) -> int:
     return max(1, _MAX_BUFFER_ELEMS // max(1, n_labels * n_labels))
 
@@ -304,7 +343,7 @@ def segment_probability(
         emissions, transitions, mask, start, end
     )
     scheme = _span_scheme(scheme)
-    B, T, L = emissions.shape
+    B, _, L = emissions.shape
     index = _check_labels(labels, L)
     lengths = mask.sum(dim=1).tolist()
     device = emissions.device
@@ -349,7 +388,10 @@ def segment_probability(
         return emissions.new_zeros(0)
 
     with torch.no_grad():
-        log_z = _forward(emissions, transitions, mask, start, end)  # [B]
+        alpha = _forward_all(emissions, transitions, start)  # [B, T, L]
+        beta = _backward_all(emissions, transitions, mask, end)  # [B, T, L]
+        at_end = alpha[torch.arange(B, device=device), (mask.sum(dim=1) - 1).clamp_min(0)]
+        log_z = torch.logsumexp(at_end if end is None else at_end + end, dim=1)  # [B]
         used = set(rows)
         for b, value in enumerate(log_z.tolist()):
             if value == float("-inf") and b in used:
@@ -358,39 +400,56 @@ def segment_probability(
         def as_t(xs: list[int]) -> Tensor:
             return torch.tensor(xs, dtype=torch.long, device=device)
 
-        rows_t, starts_t, ends_t = as_t(rows), as_t(starts), as_t(ends)
+        # The segment constrains positions i .. k (k = j - 1; IOB2: j, "not I-X", when j is a
+        # real position); outside them every label is allowed, so
+        #   log Z_A = logsumexp_l ( α^A_k(l) + β_k(l) ),
+        # α^A the forward recursion over the allowed labels, started from the unconstrained
+        # α_{i-1} (the start scores at i = 0): O(segment length · L²) per segment.
+        if scheme == "bioes":
+            lasts = [j - 1 for j in ends]
+        else:
+            lasts = [j if j < lengths[b] else j - 1 for b, j in zip(rows, ends)]
+        rows_t, starts_t, ends_t, lasts_t = as_t(rows), as_t(starts), as_t(ends), as_t(lasts)
         first_t, inner_t = as_t(first), as_t(inner)
         if scheme == "bioes":
             last_t, single_t = as_t(last), as_t(single)
         out = emissions.new_empty(N)
-        pos = torch.arange(T, device=device)
         lab = torch.arange(L, device=device)
+        trans = transitions.unsqueeze(0)  # [1, L(k), L(l)]
         chunk = _chunk_rows(L)
         for lo in range(0, N, chunk):
             sl = slice(lo, lo + chunk)
-            r = rows_t[sl]
-            n_steps = int(max(lengths[b] for b in rows[sl]))
-            p = pos[:n_steps].unsqueeze(0)  # [1, n]
-            i_, j_ = starts_t[sl].unsqueeze(1), ends_t[sl].unsqueeze(1)  # [n_rows, 1]
-            # forced[n, t]: the one label allowed at t, -1 where every label is allowed.
-            inside = (p >= i_) & (p < j_)
-            forced = torch.where(inside, inner_t[sl].unsqueeze(1), -1)
-            if scheme == "bioes":
-                forced = torch.where(p == j_ - 1, last_t[sl].unsqueeze(1), forced)
-                forced = torch.where(p == i_, first_t[sl].unsqueeze(1), forced)
-                is_single = (j_ - i_) == 1
-                forced = torch.where((p == i_) & is_single, single_t[sl].unsqueeze(1), forced)
-                allowed = (forced.unsqueeze(2) < 0) | (forced.unsqueeze(2) == lab)
-            else:
-                forced = torch.where(p == i_, first_t[sl].unsqueeze(1), forced)
-                allowed = (forced.unsqueeze(2) < 0) | (forced.unsqueeze(2) == lab)
-                # position j (a real position or padding, which the recursion ignores):
-                # anything but I-X.
-                banned = inner_t[sl].view(-1, 1, 1)
-                after = (p == j_).unsqueeze(2) & (lab == banned) & (banned >= 0)
-                allowed = allowed & ~after
-            em = emissions[r, :n_steps].masked_fill(~allowed, float("-inf"))
-            log_za = _forward(em, transitions, mask[r, :n_steps], start, end)
+            r, i_, j_, k_ = rows_t[sl], starts_t[sl], ends_t[sl], lasts_t[sl]
+            a = None
+            for step in range(int((k_ - i_).max()) + 1):
+                t = i_ + step
+                active = t <= k_
+                t = torch.minimum(t, k_)
+                # forced[n]: the one label allowed at t (-1: all); banned[n]: IOB2's I-X at j
+                forced = torch.where(t < j_, inner_t[sl], -1)
+                banned = torch.full_like(forced, -1)
+                if scheme == "bioes":
+                    forced = torch.where(t == j_ - 1, last_t[sl], forced)
+                    forced = torch.where(t == i_, first_t[sl], forced)
+                    forced = torch.where((t == i_) & (j_ - i_ == 1), single_t[sl], forced)
+                else:
+                    forced = torch.where(t == i_, first_t[sl], forced)
+                    banned = torch.where(t == j_, inner_t[sl], banned)
+                allowed = ((forced < 0).unsqueeze(1) | (lab == forced.unsqueeze(1))) & ~(
+                    (lab == banned.unsqueeze(1)) & (banned >= 0).unsqueeze(1)
+                )
+                if a is None:
+                    prev = alpha[r, (i_ - 1).clamp_min(0)]
+                    into = torch.logsumexp(prev.unsqueeze(2) + trans, dim=1)
+                    if start is not None:
+                        into = torch.where((i_ == 0).unsqueeze(1), start.expand_as(into), into)
+                    else:
+                        into = into.masked_fill((i_ == 0).unsqueeze(1), 0.0)
+                    a = (emissions[r, t] + into).masked_fill(~allowed, float("-inf"))
+                    continue
+                nxt = emissions[r, t] + torch.logsumexp(a.unsqueeze(2) + trans, dim=1)
+                a = torch.where(active.unsqueeze(1), nxt.masked_fill(~allowed, float("-inf")), a)
+            log_za = torch.logsumexp(a + beta[r, k_], dim=1)
             out[sl] = torch.exp(log_za - log_z[r])
         return out.clamp_(0.0, 1.0)
 

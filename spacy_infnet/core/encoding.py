@@ -52,16 +52,21 @@ def case_class(token: str) -> int:
     return 1
 
 
-def _spread(per_type: torch.Tensor, idx: torch.Tensor, mask: torch.Tensor, full: bool):
+def _spread(per_type: np.ndarray, idx: np.ndarray, mask: np.ndarray, full: bool) -> torch.Tensor:
     """[B, T, ...]: the row of ``per_type`` [n_types, ...] of each token (``idx`` [N], the
-    tokens in reading order) at its place under ``mask`` [B, T], zeros at padding."""
-    B, T = mask.shape
+    tokens in reading order) at its place under ``mask`` [B, T], zeros at padding.  Built in
+    numpy (a one-sentence batch costs a few microseconds per array, not torch's per-op
+    dispatch) and handed to torch without a copy."""
     if full:
-        return per_type[idx].view(B, T, *per_type.shape[1:])
-    out = torch.zeros((B, T, *per_type.shape[1:]), dtype=per_type.dtype)
-    if idx.numel():
+        out = per_type[idx].reshape(*mask.shape, *per_type.shape[1:])
+    else:
+        out = np.zeros((*mask.shape, *per_type.shape[1:]), dtype=per_type.dtype)
         out[mask] = per_type[idx]
-    return out
+    return torch.from_numpy(out)
+
+
+#: Tokens whose lookups :class:`TokenEncoder` keeps (cleared when full).
+_TOKEN_CACHE_SIZE = 1 << 17
 
 
 @dataclass
@@ -88,6 +93,12 @@ class EncodedBatch:
             when no token of the batch is such a word.
         pretrained_mask: [B, T] bool, True where ``pretrained`` holds a token's vector (None
             together with ``pretrained``).
+        type_chars: [K + 1, C] long, the character indices of each distinct token string of
+            the batch (row 0: all padding), or None.  With :attr:`type_ids` it lets a character
+            CNN outside training convolve each distinct token once without searching
+            ``char_ids`` for repeated rows.
+        type_ids: [B, T] long, the row of :attr:`type_chars` of each token (0 at padding), or
+            None (together with ``type_chars``).
     """
 
     word_ids: torch.Tensor
@@ -99,6 +110,8 @@ class EncodedBatch:
     piece_vectors: torch.Tensor | None = None
     pretrained: torch.Tensor | None = None
     pretrained_mask: torch.Tensor | None = None
+    type_chars: torch.Tensor | None = None
+    type_ids: torch.Tensor | None = None
 
     def embed(self, embedding: torch.nn.Module, word_ids: torch.Tensor) -> torch.Tensor:
         """``embedding(word_ids)`` [B, T, D] with the pretrained vector of every token that has
@@ -108,6 +121,12 @@ class EncodedBatch:
             return x
         pretrained = self.pretrained.to(x.dtype)
         return torch.where(self.pretrained_mask.unsqueeze(-1), pretrained, x)
+
+    @property
+    def char_types(self) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """``(type_chars, type_ids)``, as :class:`~spacy_infnet.core.features.CharCNN` takes
+        them."""
+        return self.type_chars, self.type_ids
 
     @property
     def lengths(self) -> torch.Tensor:
@@ -133,9 +152,14 @@ class EncodedBatch:
             cut(self.piece_vectors),
             cut(self.pretrained),
             cut(self.pretrained_mask),
+            self.type_chars,
+            cut(self.type_ids),
         )
 
     def to(self, device: torch.device | str) -> EncodedBatch:
+        """The batch with every tensor on ``device`` (itself when they are there already)."""
+        if self.word_ids.device == torch.device(device):
+            return self
         return EncodedBatch(
             self.word_ids.to(device),
             self.char_ids.to(device),
@@ -146,6 +170,8 @@ class EncodedBatch:
             None if self.piece_vectors is None else self.piece_vectors.to(device),
             None if self.pretrained is None else self.pretrained.to(device),
             None if self.pretrained_mask is None else self.pretrained_mask.to(device),
+            None if self.type_chars is None else self.type_chars.to(device),
+            None if self.type_ids is None else self.type_ids.to(device),
         )
 
 
@@ -203,6 +229,9 @@ class TokenEncoder:
         self.char_index: dict[str, int] = {}
         self.vectors: np.ndarray | None = None
         self.vector_index: dict[str, int] = {}
+        # raw token -> its lookups (:meth:`_lookup`); emptied whenever a vocabulary or the
+        # vector table changes
+        self._lookups: dict[str, tuple[int, int, int, tuple[int, ...]]] = {}
         self.add_words(words)
         self.add_chars(chars)
 
@@ -217,12 +246,15 @@ class TokenEncoder:
 
     def add_words(self, words: Iterable[str]) -> None:
         """Add already-normalised word forms (duplicates are ignored)."""
+        self._lookups.clear()
         for w in words:
             if w not in self.word_index and w not in ("<pad>", "<unk>"):
                 self.word_index[w] = len(self.words)
                 self.words.append(w)
 
     def add_chars(self, chars: Iterable[str]) -> None:
+        """Add characters to the character vocabulary (duplicates are ignored)."""
+        self._lookups.clear()
         for c in chars:
             if c not in self.char_index:
                 self.char_index[c] = len(self.chars)
@@ -243,6 +275,7 @@ class TokenEncoder:
         Raises:
             ValueError: ``vectors`` is not 2-D, or a row outside it.
         """
+        self._lookups.clear()
         if vectors is None:
             self.vectors, self.vector_index = None, {}
             return
@@ -297,82 +330,96 @@ class TokenEncoder:
         return len(self.chars)
 
     # -- encoding ---------------------------------------------------------------------------
+    def _lookup(self, token: str) -> tuple[int, int, int, tuple[int, ...]]:
+        """A raw token's word index, case class, vector-table row (−1 unless the word is
+        outside the vocabulary and in the table) and character indices (cut to
+        ``max_word_length``)."""
+        norm = self.normalize(token)
+        word = self.word_index.get(norm, UNK)
+        row = self.vector_index.get(norm, -1) if word == UNK else -1
+        ci = self.char_index
+        return (
+            word,
+            case_class(token),
+            row,
+            tuple(ci.get(c, UNK) for c in token[: self.max_word_length]),
+        )
+
     def encode(self, sentences: Sequence[Sequence[str]], chars: bool = True) -> EncodedBatch:
         """Encode a batch of token lists (empty sentences allowed) into padded tensors.
 
-        Each distinct token string is normalised and looked up once per batch.  With
-        ``chars=False`` the character indices are left empty ([B, T, 1] padding), for networks
-        without a character CNN.
+        Each distinct token string is looked up once per batch (and its lookups kept for the
+        next batches).  With ``chars=False`` the character indices are left empty
+        ([B, T, 1] padding), for networks without a character CNN.
         """
         B = len(sentences)
         lens = [len(s) for s in sentences]
         T = max(max(lens) if B else 0, 1)
         # every sentence fills T (one sentence, or equal lengths): plain reshapes replace the
-        # masked scatters, which cost more than the rest of a one-sentence batch
+        # masked scatters
         full = B > 0 and min(lens) == T
         if full:
-            mask = torch.ones((B, T), dtype=torch.bool)
+            mask = np.ones((B, T), dtype=bool)
         else:
-            mask = torch.arange(T).unsqueeze(0) < torch.tensor(lens, dtype=torch.long).unsqueeze(1)
+            mask = np.arange(T) < np.array(lens, dtype=np.int64)[:, None]
         type_of: dict[str, int] = {}
-        flat: list[int] = []
-        for sent in sentences:
-            for tok in sent:
-                i = type_of.get(tok)
-                if i is None:
-                    i = type_of[tok] = len(type_of)
-                flat.append(i)
-        types = list(type_of)
-        idx = torch.tensor(flat, dtype=torch.long)
-        wi, ci = self.word_index, self.char_index
-        type_word_list = [wi.get(self.normalize(t), UNK) for t in types]
-        type_words = torch.tensor(type_word_list, dtype=torch.long)
-        type_case = torch.tensor([case_class(t) for t in types], dtype=torch.long)
+        flat = [type_of.setdefault(tok, len(type_of)) for sent in sentences for tok in sent]
+        cache = self._lookups
+        if len(cache) > _TOKEN_CACHE_SIZE:
+            cache.clear()
+        looked_up = []
+        for token in type_of:
+            hit = cache.get(token)
+            if hit is None:
+                hit = cache[token] = self._lookup(token)
+            looked_up.append(hit)
+        n = len(looked_up)
+        idx = np.array(flat, dtype=np.int64)
+        type_words = np.fromiter((h[0] for h in looked_up), dtype=np.int64, count=n)
+        type_case = np.fromiter((h[1] for h in looked_up), dtype=np.int64, count=n)
         word_ids = _spread(type_words, idx, mask, full)
         case_ids = _spread(type_case, idx, mask, full)
-        C = 1
-        if chars and types:
-            C = max(1, max(min(len(t), self.max_word_length) for t in types))
+        type_chars = type_ids = None
         if chars and flat:
-            M = self.max_word_length
-            type_chars = torch.tensor(
-                [[ci.get(c, UNK) for c in t[:M]] + [PAD] * (C - len(t[:M])) for t in types],
-                dtype=torch.long,
+            char_lens = np.fromiter((len(h[3]) for h in looked_up), dtype=np.int64, count=n)
+            C = max(1, int(char_lens.max()))
+            table = np.zeros((n + 1, C), dtype=np.int64)  # row 0: padding
+            table[1:][np.arange(C) < char_lens[:, None]] = np.fromiter(
+                (c for h in looked_up for c in h[3]), dtype=np.int64, count=int(char_lens.sum())
             )
-            char_ids = _spread(type_chars, idx, mask, full)
+            char_ids = _spread(table[1:], idx, mask, full)
+            type_chars = torch.from_numpy(table)
+            type_ids = _spread(np.arange(1, n + 1, dtype=np.int64), idx, mask, full)
         else:
-            char_ids = torch.zeros((B, T, C), dtype=torch.long)
-        pretrained, pretrained_mask = self._pretrained(types, type_word_list, idx, mask)
+            char_ids = torch.zeros((B, T, 1), dtype=torch.long)
+        pretrained, pretrained_mask = self._pretrained(looked_up, idx, mask, full)
         return EncodedBatch(
             word_ids,
             char_ids,
-            mask,
+            torch.from_numpy(mask),
             case_ids,
             words=sentences,
             pretrained=pretrained,
             pretrained_mask=pretrained_mask,
+            type_chars=type_chars,
+            type_ids=type_ids,
         )
 
     def _pretrained(
-        self, types: list[str], type_words: list[int], idx: torch.Tensor, mask: torch.Tensor
+        self, looked_up: list[tuple], idx: np.ndarray, mask: np.ndarray, full: bool
     ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """[B, T, D] vectors and [B, T] mask of the tokens outside the vocabulary that the
         vector table has (None, None when there are none)."""
         if self.vectors is None:
             return None, None
-        unknown = [k for k, w in enumerate(type_words) if w == UNK]
-        rows = self.vector_rows(types[k] for k in unknown)
-        found = [(k, r) for k, r in zip(unknown, rows) if r >= 0]
+        found = [k for k, h in enumerate(looked_up) if h[2] >= 0]
         if not found:
             return None, None
-        D = self.vectors.shape[1]
-        type_vectors = torch.zeros((len(types), D), dtype=torch.float32)
-        type_has = torch.zeros(len(types), dtype=torch.bool)
-        ks = torch.tensor([k for k, _ in found], dtype=torch.long)
-        table_rows = np.fromiter((r for _, r in found), dtype=np.int64, count=len(found))
-        type_vectors[ks] = torch.from_numpy(np.asarray(self.vectors[table_rows], np.float32))
-        type_has[ks] = True
-        full = bool(mask.all())
+        table_rows = np.fromiter((looked_up[k][2] for k in found), dtype=np.int64, count=len(found))
+        type_vectors = np.zeros((len(looked_up), self.vectors.shape[1]), dtype=np.float32)
+        type_vectors[found] = self.vectors[table_rows]
+        type_has = np.zeros(len(looked_up), dtype=bool)
+        type_has[found] = True
         return _spread(type_vectors, idx, mask, full), _spread(type_has, idx, mask, full)
 
     # -- serialisation ----------------------------------------------------------------------

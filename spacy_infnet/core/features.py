@@ -100,15 +100,28 @@ class CharCNN(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.n_filters = n_filters
 
-    def forward(self, char_ids: torch.Tensor, dense: bool = False) -> torch.Tensor:
-        """``dense``: every token is real (see :attr:`EncodedBatch.dense`); no filtering."""
+    def forward(
+        self,
+        char_ids: torch.Tensor,
+        dense: bool = False,
+        types: tuple[torch.Tensor | None, torch.Tensor | None] | None = None,
+    ) -> torch.Tensor:
+        """``dense``: every token is real (see :attr:`EncodedBatch.dense`); no filtering.
+        ``types``: the batch's ``(type_chars [K + 1, C], type_ids [B, T])``
+        (:attr:`EncodedBatch.type_chars`), which spare the search for repeated rows outside
+        training; ignored when either is None."""
         B, T, C = char_ids.shape
         flat = char_ids.reshape(B * T, C)
-        if dense:
+        if dense and (self.training or types is None or types[0] is None):
             return self._encode(flat).reshape(B, T, self.n_filters)
+        if not self.training and types is not None and types[0] is not None:
+            # each distinct token string of the batch once (tokens repeat a lot in a batch)
+            type_chars, type_ids = types
+            used, inverse = torch.unique(type_ids.reshape(-1), return_inverse=True)
+            return self._distinct(type_chars[used])[inverse].reshape(B, T, self.n_filters)
         out = flat.new_zeros((B * T, self.n_filters), dtype=self.embed.weight.dtype)
         # Only real tokens are convolved (all-padding rows give 0); outside training, each
-        # distinct character sequence once (tokens repeat a lot in a batch).
+        # distinct character sequence once.
         real = (flat != 0).any(dim=1)
         rows = flat[real]
         if rows.shape[0] == 0:
@@ -117,9 +130,18 @@ class CharCNN(nn.Module):
         if self.training:
             out[real] = self._encode(rows)
         else:
-            types, inverse = torch.unique(rows, dim=0, return_inverse=True)
-            out[real] = self._encode(types)[inverse]
+            types_, inverse = torch.unique(rows, dim=0, return_inverse=True)
+            out[real] = self._encode(types_)[inverse]
         return out.reshape(B, T, self.n_filters)
+
+    def _distinct(self, rows: torch.Tensor) -> torch.Tensor:
+        """[N, C] character ids → [N, n_filters], 0 for all-padding rows."""
+        real = (rows != 0).any(dim=1)
+        out = rows.new_zeros((rows.shape[0], self.n_filters), dtype=self.embed.weight.dtype)
+        if bool(real.any()):
+            kept = rows[real]
+            out[real] = self._encode(kept[:, : int((kept != 0).sum(dim=1).max())])
+        return out
 
     def _encode(self, rows: torch.Tensor) -> torch.Tensor:
         """[N, C] character ids of real tokens → [N, n_filters] (max over real positions)."""
@@ -290,6 +312,6 @@ class BLSTMFeatures(nn.Module):
             word_ids = drop_words(word_ids, batch.mask, self.word_dropout)
         x = batch.embed(self.embed, word_ids)
         if self.char_cnn is not None:
-            x = torch.cat([x, self.char_cnn(batch.char_ids, batch.dense)], dim=-1)
+            x = torch.cat([x, self.char_cnn(batch.char_ids, batch.dense, batch.char_types)], dim=-1)
         h = run_blstm(self.lstm, self.input_dropout(x), batch.mask, batch.dense)
         return self.output_dropout(h)

@@ -303,7 +303,7 @@ class TransformerFeatures(nn.Module):
         if self.embed is not None:
             parts.append(batch.embed(self.embed, batch.word_ids))
         if self.char_cnn is not None:
-            parts.append(self.char_cnn(batch.char_ids, batch.dense))
+            parts.append(self.char_cnn(batch.char_ids, batch.dense, batch.char_types))
         if self.case_embed is not None:
             case = batch.case_ids if batch.case_ids is not None else batch.mask.long()
             parts.append(self.case_embed(case))

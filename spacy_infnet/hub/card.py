@@ -219,6 +219,8 @@ def _infnet_and_decoder(config: dict) -> list[str]:
             "blstm": f"BLSTM tagger, {inf.get('hidden_size')} units per direction",
             "seq2seq": f"seq2seq with fixed position attention, {inf.get('hidden_size')} units",
         }.get(inf.get("architecture"), inf.get("architecture"))
+        if inf.get("architecture") == "cnn" and inf.get("dilations"):
+            what += ", dilated residual layers " + str(list(inf["dilations"]))
         if inf.get("piece_embeddings"):
             what += (
                 f"; each word also read as the mean of its subword pieces' embeddings "

@@ -212,20 +212,21 @@ build_cnn_infnet = registry.architectures("spacy_infnet.CNNInferenceNetwork.v1")
     _infnet_architecture(
         "cnn",
         unused=("n_layers", "label_dim"),
-        doc="CNN inference network: H filters per window width 2n+1, e.g. [1, 3] or [1, 5].",
+        doc="CNN inference network: H filters per window width 2n+1, e.g. [1, 3] or [1, 5]; "
+        "optional dilated residual layers on top.",
     )
 )
 build_blstm_infnet = registry.architectures("spacy_infnet.BLSTMInferenceNetwork.v1")(
     _infnet_architecture(
         "blstm",
-        unused=("windows", "label_dim"),
+        unused=("windows", "dilations", "label_dim"),
         doc="BLSTM tagger inference network, H units per direction, 1 or 2 layers.",
     )
 )
 build_seq2seq_infnet = registry.architectures("spacy_infnet.Seq2SeqInferenceNetwork.v1")(
     _infnet_architecture(
         "seq2seq",
-        unused=("windows",),
+        unused=("windows", "dilations"),
         doc="Seq2seq inference network with fixed position attention (Goyal et al. 2018).",
     )
 )

@@ -152,11 +152,15 @@ class _ExportCNN(nn.Module):
         super().__init__()
         self.inputs = _Inputs(net.inputs)
         self.convs = net.convs
+        self.net = net
         self.output = net.output
 
     def forward(self, x: dict[str, torch.Tensor]) -> torch.Tensor:
         seq = self.inputs(x).transpose(1, 2)  # [B, D, T], zero at padding
         h = torch.cat([torch.tanh(conv(seq)) for conv in self.convs], dim=1)
+        if len(self.net.dilated):  # padding zeroed before and after each dilated layer
+            keep = x["mask"].unsqueeze(1).to(h.dtype)
+            h = self.net.stack(h * keep, keep)
         logits = self.output(h.transpose(1, 2))
         return logits.masked_fill(~x["mask"].unsqueeze(-1), 0.0)
 
@@ -622,7 +626,9 @@ class OnnxInfnet:
 
 
 def _numpy(tensor: torch.Tensor, dtype: Any) -> np.ndarray:
-    array = tensor.detach().cpu().numpy()
+    if tensor.device.type != "cpu" or tensor.requires_grad:
+        tensor = tensor.detach().cpu()
+    array = tensor.numpy()  # shares the CPU tensor's memory: no copy for one sentence
     return array if array.dtype == dtype else array.astype(dtype)
 
 

@@ -23,7 +23,7 @@ import torch
 
 from ..encoding import EncodedBatch
 from .base import Decoded, Decoder, DecodingModel, require_infnet
-from .infnet import ROUNDINGS, breaks_scheme, round_logits
+from .infnet import BACKENDS, ROUNDINGS, breaks_scheme, infnet_logits, round_logits
 
 
 class HybridDecoder(Decoder):
@@ -36,27 +36,35 @@ class HybridDecoder(Decoder):
         rounding: Ψ's output: "argmax" or "constrained" (as
             :class:`~.infnet.InferenceNetworkDecoder`); with "constrained" no output breaks
             the scheme, so only τ sends sentences to Viterbi.
+        backend: where Ψ runs: "torch" or "onnx" (as
+            :class:`~.infnet.InferenceNetworkDecoder`); Viterbi always runs in torch.
 
     Raises:
-        ValueError: a negative ``threshold`` or an unknown ``rounding``.
+        ValueError: a negative ``threshold``, an unknown ``rounding`` or ``backend``; at
+            decoding, backend "onnx" on a model without an exported network.
     """
 
     name = "hybrid"
     needs_infnet = True
 
-    def __init__(self, threshold: float = 0.9, rounding: str = "argmax") -> None:
+    def __init__(
+        self, threshold: float = 0.9, rounding: str = "argmax", backend: str = "torch"
+    ) -> None:
         if threshold < 0:
             raise ValueError(f"threshold must be ≥ 0, got {threshold}")
         if rounding not in ROUNDINGS:
             raise ValueError(f"rounding must be one of {ROUNDINGS}, got {rounding!r}")
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         self.threshold = float(threshold)
         self.rounding = rounding
+        self.backend = backend
 
     @torch.no_grad()
     def decode(self, model: DecodingModel, batch: EncodedBatch) -> Decoded:
-        net = require_infnet(self, model)
+        require_infnet(self, model)
         mask = batch.mask
-        logits = net(batch)
+        logits = infnet_logits(model, batch, self.backend)
         tags = round_logits(model.energy, logits, mask, self.rounding)
         probs = torch.softmax(logits.float(), dim=-1).gather(-1, tags.unsqueeze(-1)).squeeze(-1)
         confidence = probs.masked_fill(~mask, 1.0).amin(dim=1)

@@ -76,6 +76,24 @@ def round_logits(
     return InferenceNetwork.discretize(logits, mask)
 
 
+def infnet_logits(model: DecodingModel, batch: EncodedBatch, backend: str) -> torch.Tensor:
+    """Ψ's logits [B, T, L] of ``batch`` on ``backend``: "torch" (``model.infnet``) or "onnx"
+    (``model.onnx_runner``, :mod:`spacy_infnet.serving.onnx`), on the batch's device.
+
+    Raises:
+        ValueError: backend "onnx" on a model without an exported network.
+    """
+    if backend != "onnx":
+        return model.infnet(batch)
+    runner = getattr(model, "onnx_runner", None)
+    if runner is None:
+        raise ValueError(
+            "backend 'onnx': this model has no exported inference network; call "
+            "spacy_infnet.serving.attach_onnx(model) (a spaCy pipeline does it itself)"
+        )
+    return torch.from_numpy(runner.logits(batch)).to(batch.mask.device)
+
+
 class InferenceNetworkDecoder(Decoder):
     """Argmax of the inference network's output.
 
@@ -112,16 +130,7 @@ class InferenceNetworkDecoder(Decoder):
     @torch.no_grad()
     def decode(self, model: DecodingModel, batch: EncodedBatch) -> Decoded:
         net = require_infnet(self, model)
-        if self.backend == "onnx":
-            runner = getattr(model, "onnx_runner", None)
-            if runner is None:
-                raise ValueError(
-                    "backend 'onnx': this model has no exported inference network; call "
-                    "spacy_infnet.serving.attach_onnx(model) (a spaCy pipeline does it itself)"
-                )
-            logits = torch.from_numpy(runner.logits(batch)).to(batch.mask.device)
-        else:
-            logits = net(batch)
+        logits = infnet_logits(model, batch, self.backend)
         tags = round_logits(model.energy, logits, batch.mask, self.rounding)
         if not self.report_energy:
             return Decoded(tags=tags, energy=None, logits=logits)

@@ -43,6 +43,11 @@ class InfnetConfig(CharSettings):
         hidden_size: H, filters per feature map (CNN) or LSTM units per direction.
         windows: CNN window widths 2n+1, one feature map per width; (1, 3) is the paper's
             n ∈ {0, 1} ({1,3}-gram), (1, 5) is n ∈ {0, 2}.
+        dilations: CNN only, not in the paper: residual layers of width-3 convolutions with
+            these dilations stacked on the window feature maps (as the iterated dilated CNN of
+            Strubell et al. 2017), widening the context each label reads to
+            ±(max window half-width + Σ dilations) words at a cost linear in them; () (the
+            default) is the paper's one-layer CNN.
         n_layers: stacked BLSTM layers (BLSTM tagger, seq2seq encoder).
         label_dim: size of the label embedding fed to the seq2seq decoder.
         word_dim: word embedding size (must match the energy's to copy its embeddings).
@@ -66,6 +71,7 @@ class InfnetConfig(CharSettings):
     architecture: str = "cnn"
     hidden_size: int = 100
     windows: tuple[int, ...] = (1, 3)
+    dilations: tuple[int, ...] = ()
     n_layers: int = 1
     label_dim: int = 50
     word_dim: int = 100
@@ -85,6 +91,9 @@ class InfnetConfig(CharSettings):
                 f"expected one of {ARCHITECTURES}"
             )
         object.__setattr__(self, "windows", tuple(int(w) for w in self.windows))
+        object.__setattr__(self, "dilations", tuple(int(d) for d in self.dilations))
+        if any(d < 1 for d in self.dilations):
+            raise ValueError(f"CNN dilations must be positive integers, got {self.dilations}")
         if self.architecture == "cnn" and (
             not self.windows or any(w < 1 or w % 2 == 0 for w in self.windows)
         ):
@@ -103,6 +112,7 @@ class InfnetConfig(CharSettings):
     def to_dict(self) -> dict:
         d = asdict(self)
         d["windows"] = list(self.windows)
+        d["dilations"] = list(self.dilations)
         return d
 
 
@@ -197,7 +207,7 @@ class InputEmbedding(nn.Module):
             else:
                 parts.append(pv)
         if self.char_cnn is not None:
-            parts.append(self.char_cnn(batch.char_ids, batch.dense))
+            parts.append(self.char_cnn(batch.char_ids, batch.dense, batch.char_types))
         if self.case_embed is not None:
             if batch.case_ids is None:
                 raise ValueError("this inference network reads case classes: encode with case_ids")
