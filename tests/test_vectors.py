@@ -253,3 +253,17 @@ def test_stage_two_reads_the_energys_own_table(tmp_path):
     model = stage2.get_pipe("infnet_tagger").torch_model
     assert model.vectors_shape == [400_000, 50] and model.infnet is not None
     assert [t.tag_ for t in stage2(texts[0])] == before
+
+
+def test_vectors_of_another_width_are_refused_naming_their_source(glove, tmp_path):
+    """A 50-d table for an energy with word_dim = 24: one line naming the vectors and the
+    setting, from a text file and from the package."""
+    text = tmp_path / "tiny.txt"
+    text.write_text("".join(f"{w} " + " ".join(["0.5"] * 50) + "\n" for w in ("the", "cat")))
+    energy = {**ENERGY, "word_dim": 24}
+    for source in (str(text), DEFAULT_VECTORS):
+        with pytest.raises(ValueError) as err:
+            trained_pipe(vectors=source, energy=energy)
+        message = str(err.value)
+        assert source in message and "dimension 50" in message and "word_dim" in message
+        assert "\n" not in message

@@ -203,6 +203,8 @@ class InfnetTagger(SavedComponent, TrainablePipe):
         )
         if labels and self.task == "ner":
             labels = labels_for_scheme(labels, self.scheme)
+        if table is not None:
+            word_vectors.check_width(table[1], self._energy_config, vectors)
         model = InfnetModel.for_corpus(
             self._energy_config,
             labels or label_set(examples, self.task, self.scheme),

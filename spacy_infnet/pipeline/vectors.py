@@ -29,6 +29,7 @@ import importlib.util
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from spacy.util import is_package, load_model
@@ -202,6 +203,25 @@ def training_table(
             )
         return None
     return vocab_table(vocab)
+
+
+def check_width(table: np.ndarray, energy: Any, source: str | None) -> None:
+    """Refuse a table [R, D] whose width D is not what ``energy`` (an energy config) reads
+    (``word_dim``, or a transformer's ``vectors_dim``), naming where the table came from
+    (``source``; None: spaCy's ``[initialize] vectors``).
+
+    Raises:
+        ValueError: the widths differ.
+    """
+    name = "word_dim" if hasattr(energy, "word_dim") else "vectors_dim"
+    want = getattr(energy, name, None)
+    if want and table.ndim == 2 and table.shape[1] != want:
+        where = repr(str(source)) if source else "nlp.vocab.vectors ([initialize] vectors)"
+        raise ValueError(
+            f"infnet_tagger: the word vectors {where} have dimension {table.shape[1]}, the "
+            f"energy's {name} is {want}: set components.infnet_tagger.energy.{name} = "
+            f"{table.shape[1]} or use other vectors"
+        )
 
 
 def attach(model: InfnetModel, vocab: Vocab, shape: Sequence[int] | None) -> None:
