@@ -475,6 +475,15 @@ def test_input_corpus_ner_empty_and_whitespace_documents(conll_rows, tmp_path):
     assert [len(doc) for doc in docs[: len(odd)]] == [0, 2, 1]
 
 
+def test_input_corpus_of_only_empty_documents_is_refused(conll_rows):
+    """A train corpus whose documents are all empty: one line saying so at initialise (before,
+    training "succeeded" with the label set ("O",) and nothing learned)."""
+    nlp = small_tagger(task="ner", energy_max_epochs=1)
+    train = [ner_example(nlp, [], []) for _ in range(5)]
+    with pytest.raises(ValueError, match=r"^[^\n]*5 training examples are all empty[^\n]*$"):
+        nlp.get_pipe(COMPONENT).initialize(lambda: train, nlp=nlp)
+
+
 def test_input_corpus_gold_type_outside_the_given_labels(conll_rows):
     """Labels given at initialise (PER only), LOC in the gold data: a clear error naming it."""
     train_rows, _ = conll_rows

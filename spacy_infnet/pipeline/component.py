@@ -175,7 +175,7 @@ class InfnetTagger(SavedComponent, TrainablePipe):
         the stage it was in (it overrides ``energy_source``; README, "Training that survives faults").
 
         Raises:
-            ValueError: no training examples, unreadable vectors or vectors of the wrong
+            ValueError: no training examples or only empty ones, unreadable vectors or vectors of the wrong
                 dimension, an ``energy_source`` or ``resume_from`` without a usable component
                 (an incomplete checkpoint: :class:`.checkpoints.IncompleteCheckpointError`),
                 or stage limits that leave the outer training loop no room for stage 2.
@@ -186,6 +186,11 @@ class InfnetTagger(SavedComponent, TrainablePipe):
         validate_examples(examples, "InfnetTagger.initialize")
         if not examples:
             raise ValueError("infnet_tagger.initialize: no training examples")
+        if not any(len(eg.reference) for eg in examples):
+            raise ValueError(
+                f"infnet_tagger.initialize: the {len(examples)} training examples are all "
+                "empty documents (no tokens): check the train corpus ([corpora.train])"
+            )
         reads = self._energy_config.reads_vectors
         training = nlp.config.get("training", {}) if nlp is not None else {}
         if resume_from:
