@@ -37,22 +37,15 @@ def shared_data() -> Path:
 def small_pos_pipeline(tmp_path_factory) -> Path:
     """A small two-stage Twitter POS pipeline on disk: a BLSTM-CRF+ energy (2 epochs) and a CNN
     inference network distilled from it (3 epochs), trained on 150 real tweets."""
-    import spacy
 
     from spacy_infnet.pipeline.readers import dataset_examples
 
-    from small_configs import small_tagger
+    from small_configs import small_tagger, train_briefly
 
     nlp = small_tagger(decoder="spacy_infnet.InferenceNetwork.v1", energy_max_epochs=2)
     examples = list(dataset_examples(nlp, "twitter_pos", "train", task="tag", limit=150))
     dev = list(dataset_examples(nlp, "twitter_pos", "validation", task="tag", limit=50))
-    spacy.util.fix_random_seed(0)
-    optimizer = nlp.initialize(lambda: examples)
-    optimizer.learn_rate = 0.01
-    for _ in range(5):
-        for batch in spacy.util.minibatch(examples, size=20):
-            nlp.update(batch, sgd=optimizer)
-        nlp.evaluate(dev)  # the component switches stage on its dev scores
+    train_briefly(nlp, examples, epochs=5, learn_rate=0.01, batch_size=20, dev=dev)
     assert nlp.get_pipe("infnet_tagger").stage == "infnet"
     path = tmp_path_factory.mktemp("pipelines") / "small_pos"
     nlp.to_disk(path)

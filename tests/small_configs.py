@@ -67,3 +67,20 @@ def small_train_command(output, *, seed=0, **overrides):
     for key, value in settings.items():
         args += [f"--{key}", value]
     return args
+
+
+def train_briefly(nlp, examples, epochs, learn_rate, batch_size, dev=None):
+    """Seed 0, ``nlp.initialize`` on ``examples``, then ``epochs`` passes of minibatch updates
+    at ``learn_rate``, each followed by ``nlp.evaluate(dev)`` when ``dev`` is given (the
+    component switches stage on its dev scores).  Returns ``nlp``."""
+    import spacy
+
+    spacy.util.fix_random_seed(0)
+    optimizer = nlp.initialize(lambda: examples)
+    optimizer.learn_rate = learn_rate
+    for _ in range(epochs):
+        for batch in spacy.util.minibatch(examples, size=batch_size):
+            nlp.update(batch, sgd=optimizer)
+        if dev is not None:
+            nlp.evaluate(dev)
+    return nlp

@@ -47,7 +47,7 @@ from spacy_infnet.pipeline.outputs import SPANS_KEY
 from spacy_infnet.pipeline.readers import dataset_examples
 from spacy_infnet.pipeline.vectors import load_vectors
 
-from small_configs import small_tagger
+from small_configs import small_tagger, train_briefly
 
 COMPONENT = "infnet_tagger"
 INFNET = {"@decoders": "spacy_infnet.InferenceNetwork.v1"}
@@ -191,13 +191,7 @@ def ner_pipeline(conll_rows, tmp_path_factory) -> Path:
     (it predicts entities, so that their spans and scores are checked)."""
     nlp = small_tagger(task="ner", decoder=INFNET["@decoders"], energy_max_epochs=3)
     train, dev = ([ner_example(nlp, w, s) for w, s in rows] for rows in conll_rows)
-    spacy.util.fix_random_seed(0)
-    optimizer = nlp.initialize(lambda: train)
-    optimizer.learn_rate = 0.03
-    for _ in range(6):
-        for batch in minibatch(train, size=10):
-            nlp.update(batch, sgd=optimizer)
-        nlp.evaluate(dev)
+    train_briefly(nlp, train, epochs=6, learn_rate=0.03, batch_size=10, dev=dev)
     assert nlp.get_pipe(COMPONENT).stage == "infnet"
     assert sum(len(doc.ents) for doc in nlp.pipe(eg.reference.text for eg in dev)) > 20
     path = tmp_path_factory.mktemp("battery") / "ner"

@@ -33,7 +33,7 @@ from spacy_infnet.corpus.shards import finished_shard
 from spacy_infnet.data import load_dataset
 from spacy_infnet.pipeline.readers import dataset_examples
 
-from small_configs import small_tagger
+from small_configs import small_tagger, train_briefly
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -58,12 +58,7 @@ def ner_pipeline(shared_data, tmp_path_factory) -> Path:
     nlp = small_tagger(task="ner", infnet=None, energy_max_epochs=100)
     conll = str(shared_data / "conll2003")
     examples = list(dataset_examples(nlp, "conll2003", "train", path=conll, task="ner", limit=200))
-    spacy.util.fix_random_seed(0)
-    optimizer = nlp.initialize(lambda: examples)
-    optimizer.learn_rate = 0.02
-    for _ in range(4):
-        for batch in spacy.util.minibatch(examples, size=16):
-            nlp.update(batch, sgd=optimizer)
+    train_briefly(nlp, examples, epochs=4, learn_rate=0.02, batch_size=16)
     path = tmp_path_factory.mktemp("pipelines") / "small_ner"
     nlp.to_disk(path)
     return path

@@ -171,27 +171,6 @@ def _check_tags(tags: Tensor, mask: Tensor, n_labels: int) -> Tensor:
     return tags
 
 
-def _forward(
-    emissions: Tensor,
-    transitions: Tensor,
-    mask: Tensor,
-    start: Tensor | None,
-    end: Tensor | None,
-) -> Tensor:
-    """Log-space forward algorithm that tolerates −inf scores (rows of length ≥ 0) → [N]."""
-    N, T, _ = emissions.shape
-    if T == 0:
-        return emissions.new_zeros(N)
-    trans_t = transitions.t().contiguous().unsqueeze(0)  # [1, L(j), L(i)]
-    alpha = emissions[:, 0] if start is None else emissions[:, 0] + start
-    for t in range(1, T):
-        nxt = torch.logsumexp(alpha.unsqueeze(1) + trans_t, dim=2) + emissions[:, t]
-        alpha = torch.where(mask[:, t].unsqueeze(1), nxt, alpha)
-    if end is not None:
-        alpha = alpha + end
-    return torch.logsumexp(alpha, dim=1).masked_fill(~mask[:, 0], 0.0)
-
-
 def _forward_all(emissions: Tensor, transitions: Tensor, start: Tensor | None) -> Tensor:
     """Every forward value α_t(l) [B, T, L] (log-space; emission of t included; values past a
     row's length are meaningless)."""
@@ -201,9 +180,9 @@ def _forward_all(emissions: Tensor, transitions: Tensor, start: Tensor | None) -
         return alpha
     if start is not None:
         alpha[:, 0] += start
-    trans = transitions.unsqueeze(0)  # [1, L(k), L(l)]
+    trans_t = transitions.t().contiguous().unsqueeze(0)  # [1, L(l), L(k)]
     for t in range(1, T):
-        alpha[:, t] += torch.logsumexp(alpha[:, t - 1].unsqueeze(2) + trans, dim=1)
+        alpha[:, t] = torch.logsumexp(alpha[:, t - 1].unsqueeze(1) + trans_t, dim=2) + alpha[:, t]
     return alpha
 
 
@@ -221,6 +200,16 @@ def _backward_all(
         nxt = torch.logsumexp(trans + (emissions[:, t + 1] + beta[:, t + 1]).unsqueeze(1), dim=2)
         beta[:, t] = torch.where(mask[:, t + 1].unsqueeze(1), nxt, last)
     return beta
+
+
+def _log_partition(alpha: Tensor, mask: Tensor, end: Tensor | None) -> Tensor:
+    """log Z [B] from the forward values ``alpha`` [B, T, L] (:func:`_forward_all`): the
+    values at each row's last real position plus the end scores; 0 for zero-length rows."""
+    B, T, _ = alpha.shape
+    if T == 0:
+        return alpha.new_zeros(B)
+    last = alpha[torch.arange(B, device=alpha.device), (mask.sum(dim=1) - 1).clamp_min(0)]
+    return torch.logsumexp(last if end is None else last + end, dim=1).masked_fill(~mask[:, 0], 0.0)
 
 
 def _chunk_rows(n_labels: int) -> int:
@@ -265,7 +254,7 @@ def constrained_log_partition(
             raise ValueError(f"allowed must have shape [B, T, L] = {(B, T, L)}, got {shape}")
         emissions = emissions.masked_fill(~allowed.to(emissions.device).bool(), float("-inf"))
     with torch.no_grad():
-        return _forward(emissions, transitions, mask, start, end)
+        return _log_partition(_forward_all(emissions, transitions, start), mask, end)
 
 
 def token_confidence(
@@ -390,8 +379,7 @@ def segment_probability(
     with torch.no_grad():
         alpha = _forward_all(emissions, transitions, start)  # [B, T, L]
         beta = _backward_all(emissions, transitions, mask, end)  # [B, T, L]
-        at_end = alpha[torch.arange(B, device=device), (mask.sum(dim=1) - 1).clamp_min(0)]
-        log_z = torch.logsumexp(at_end if end is None else at_end + end, dim=1)  # [B]
+        log_z = _log_partition(alpha, mask, end)  # [B]
         used = set(rows)
         for b, value in enumerate(log_z.tolist()):
             if value == float("-inf") and b in used:

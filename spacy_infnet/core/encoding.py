@@ -292,11 +292,6 @@ class TokenEncoder:
             index.setdefault(self.normalize(word), int(row))
         self.vectors, self.vector_index = vectors, index
 
-    def vector_rows(self, words: Iterable[str]) -> list[int]:
-        """The table row of each (raw) word, −1 where the table lacks it."""
-        index, normalize = self.vector_index, self.normalize
-        return [index.get(normalize(w), -1) for w in words]
-
     @classmethod
     def from_corpus(
         cls,

@@ -108,34 +108,27 @@ class CharCNN(nn.Module):
     ) -> torch.Tensor:
         """``dense``: every token is real (see :attr:`EncodedBatch.dense`); no filtering.
         ``types``: the batch's ``(type_chars [K + 1, C], type_ids [B, T])``
-        (:attr:`EncodedBatch.type_chars`), which spare the search for repeated rows outside
+        (:attr:`EncodedBatch.char_types`), which spare the search for repeated rows outside
         training; ignored when either is None."""
         B, T, C = char_ids.shape
         flat = char_ids.reshape(B * T, C)
-        if dense and (self.training or types is None or types[0] is None):
+        known = types is not None and types[0] is not None
+        if dense and (self.training or not known):
             return self._encode(flat).reshape(B, T, self.n_filters)
-        if not self.training and types is not None and types[0] is not None:
-            # each distinct token string of the batch once (tokens repeat a lot in a batch)
+        if self.training:
+            return self._distinct(flat).reshape(B, T, self.n_filters)
+        # outside training, each distinct token string once (tokens repeat a lot in a batch)
+        if known:
             type_chars, type_ids = types
             used, inverse = torch.unique(type_ids.reshape(-1), return_inverse=True)
-            return self._distinct(type_chars[used])[inverse].reshape(B, T, self.n_filters)
-        out = flat.new_zeros((B * T, self.n_filters), dtype=self.embed.weight.dtype)
-        # Only real tokens are convolved (all-padding rows give 0); outside training, each
-        # distinct character sequence once.
-        real = (flat != 0).any(dim=1)
-        rows = flat[real]
-        if rows.shape[0] == 0:
-            return out.reshape(B, T, self.n_filters)
-        rows = rows[:, : int((rows != 0).sum(dim=1).max())]
-        if self.training:
-            out[real] = self._encode(rows)
+            rows = type_chars[used]
         else:
-            types_, inverse = torch.unique(rows, dim=0, return_inverse=True)
-            out[real] = self._encode(types_)[inverse]
-        return out.reshape(B, T, self.n_filters)
+            rows, inverse = torch.unique(flat, dim=0, return_inverse=True)
+        return self._distinct(rows)[inverse].reshape(B, T, self.n_filters)
 
     def _distinct(self, rows: torch.Tensor) -> torch.Tensor:
-        """[N, C] character ids → [N, n_filters], 0 for all-padding rows."""
+        """[N, C] character ids → [N, n_filters]: the real rows convolved, cut to the longest
+        of them; 0 for all-padding rows (padding tokens)."""
         real = (rows != 0).any(dim=1)
         out = rows.new_zeros((rows.shape[0], self.n_filters), dtype=self.embed.weight.dtype)
         if bool(real.any()):

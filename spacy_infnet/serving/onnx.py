@@ -61,6 +61,7 @@ from ..core.infnets import (
     InputEmbedding,
     Seq2SeqInferenceNetwork,
 )
+from ..core.infnets.cnn import dilated_stack
 from ..fileio import atomic_write
 
 #: Every graph input, in graph order (a graph has the subset its network reads).
@@ -152,15 +153,15 @@ class _ExportCNN(nn.Module):
         super().__init__()
         self.inputs = _Inputs(net.inputs)
         self.convs = net.convs
-        self.net = net
+        self.dilated = net.dilated
         self.output = net.output
 
     def forward(self, x: dict[str, torch.Tensor]) -> torch.Tensor:
         seq = self.inputs(x).transpose(1, 2)  # [B, D, T], zero at padding
         h = torch.cat([torch.tanh(conv(seq)) for conv in self.convs], dim=1)
-        if len(self.net.dilated):  # padding zeroed before and after each dilated layer
+        if len(self.dilated):  # padding zeroed before and after each dilated layer
             keep = x["mask"].unsqueeze(1).to(h.dtype)
-            h = self.net.stack(h * keep, keep)
+            h = dilated_stack(self.dilated, h * keep, keep)
         logits = self.output(h.transpose(1, 2))
         return logits.masked_fill(~x["mask"].unsqueeze(-1), 0.0)
 

@@ -19,8 +19,8 @@ hang on words further away than a {1,3}-gram window sees.
 
 Only real tokens are convolved: the sentences of a batch are laid end to end with
 max(max n, max d_i) zero vectors between them (exactly what each sentence's own zero padding
-would be; the gaps are zeroed again after each layer), so a batch of mostly short sentences padded to one long one costs what its tokens cost.  Logits at
-padding positions are 0.
+would be; the gaps are zeroed again after each layer), so a batch of mostly short sentences
+padded to one long one costs what its tokens cost.  Logits at padding positions are 0.
 """
 
 from __future__ import annotations
@@ -30,6 +30,18 @@ from torch import nn
 
 from ..encoding import EncodedBatch
 from .base import InferenceNetwork, InfnetConfig
+
+
+def dilated_stack(
+    layers: nn.ModuleList, h: torch.Tensor, keep: torch.Tensor | None
+) -> torch.Tensor:
+    """The dilated residual layers ``layers`` on h [N, C, S] (``keep`` [N, 1, S]: 1 on real
+    tokens, 0 on the gaps and padding, re-applied after each layer; None: no gaps)."""
+    for conv in layers:
+        h = h + torch.tanh(conv(h))
+        if keep is not None:
+            h = h * keep
+    return h
 
 
 class CNNInferenceNetwork(InferenceNetwork):
@@ -48,21 +60,12 @@ class CNNInferenceNetwork(InferenceNetwork):
         self.hidden_dropout = nn.Dropout(config.dropout)
         self.output = nn.Linear(width, n_labels)
 
-    def stack(self, h: torch.Tensor, keep: torch.Tensor | None) -> torch.Tensor:
-        """The dilated residual layers on h [N, C, S] (``keep`` [N, 1, S]: 1 on real tokens,
-        0 on the gaps and padding, re-applied after each layer; None: no gaps)."""
-        for conv in self.dilated:
-            h = h + torch.tanh(conv(h))
-            if keep is not None:
-                h = h * keep
-        return h
-
     def logits(self, batch: EncodedBatch) -> torch.Tensor:
         x = self.inputs(batch)  # [B, T, D], zero at padding
         if batch.dense:  # no padding: each row is one sentence, convolved on its own
             seq = x.transpose(1, 2)  # [B, D, T]
             h = torch.cat([torch.tanh(conv(seq)) for conv in self.convs], dim=1)
-            h = self.stack(h, None)
+            h = dilated_stack(self.dilated, h, None)
             return self.output(self.hidden_dropout(h.transpose(1, 2)))
         mask = batch.mask
         B, T, _ = x.shape
@@ -84,7 +87,7 @@ class CNNInferenceNetwork(InferenceNetwork):
         if len(self.dilated):
             keep = x.new_zeros(1, 1, packed.shape[0])
             keep[0, 0, position] = 1.0
-            h = self.stack(h * keep, keep)
+            h = dilated_stack(self.dilated, h * keep, keep)
         h = h[0].t()
         out = self.output(self.hidden_dropout(h[position]))  # [n_real, L]
         logits = out.new_zeros(B, T, out.shape[-1])
